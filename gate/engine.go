@@ -441,10 +441,10 @@ func (e *Engine) evaluateRule(ts *targetState, rs *ruleState, v *Verdict) RuleRe
 			}
 		case float64(rs.failures)/float64(n) > maxErr+eps:
 			res.Outcome = Fail
-			res.Reason = fmt.Sprintf("%s %s violates %s (%d failures in %d requests)", what, FormatPercent(res.Observed), r.Threshold(), rs.failures, n)
+			res.Reason = fmt.Sprintf("%s %s violates %s (%d of %d requests failed)", what, FormatPercent(res.Observed), r.Threshold(), rs.failures, n)
 		default:
 			res.Outcome = Pass
-			res.Reason = fmt.Sprintf("%s %s meets %s (%d failures in %d requests)", what, FormatPercent(res.Observed), r.Threshold(), rs.failures, n)
+			res.Reason = fmt.Sprintf("%s %s meets %s (%d of %d requests failed)", what, FormatPercent(res.Observed), r.Threshold(), rs.failures, n)
 			if (r.Kind == SuccessRate && iv.Low < r.Min) || (r.Kind == ErrorRate && iv.High > r.Max) {
 				res.Reason += "; the threshold is inside the 95% interval, so this is a narrow pass"
 			}

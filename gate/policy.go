@@ -22,6 +22,9 @@ type Policy struct {
 	Classification Classification
 	Targets        []Target
 	Rules          []Rule
+	// RedactHeaders are extra secret header names (lower case), added to
+	// DefaultSecretHeaders: see NewRedactor.
+	RedactHeaders []string
 }
 
 // DefaultMinRequests is used when a policy sets no minRequests.

@@ -39,12 +39,41 @@ func percent(v float64) string {
 	return percentNumber(v) + "%"
 }
 
-// interval renders a 95% interval of a ratio as "99.10-99.85%".
+// interval renders a 95% interval of a ratio as "99.10-99.85%". Bounds are
+// rounded outward to 2 decimals: an interval is a bound, so it may widen
+// but never narrow, and 2 decimals keep the targets table within 120
+// columns.
 func interval(iv gate.Interval) string {
 	if !finite(iv.Low) || !finite(iv.High) {
 		return none
 	}
-	return percentNumber(iv.Low) + "-" + percentNumber(iv.High) + "%"
+	// The epsilon keeps float noise (0.9993*1e4 = 9992.9999...) from moving
+	// a bound that is already on a 2-decimal boundary.
+	low := math.Max(0, math.Floor(iv.Low*1e4+1e-6)/100)
+	high := math.Min(100, math.Ceil(iv.High*1e4-1e-6)/100)
+	return strconv.FormatFloat(low, 'f', 2, 64) + "-" + strconv.FormatFloat(high, 'f', 2, 64) + "%"
+}
+
+// shortResource abbreviates the long Kubernetes type names the way kubectl
+// users write them ("deploy/api"), to keep the targets table narrow.
+func shortResource(r string) string {
+	typ, name, ok := strings.Cut(r, "/")
+	if !ok {
+		return r
+	}
+	switch typ {
+	case "deployment":
+		typ = "deploy"
+	case "statefulset":
+		typ = "sts"
+	case "daemonset":
+		typ = "ds"
+	case "replicaset":
+		typ = "rs"
+	case "replicationcontroller":
+		typ = "rc"
+	}
+	return typ + "/" + name
 }
 
 // coverage renders a share of the window with at most one decimal ("87.5%").

@@ -58,8 +58,10 @@ func (m Meta) onInconclusive() gate.Outcome {
 // reporters is the registry. Adding a format (JUnit, Markdown, GitHub) is one
 // entry here plus its function.
 var reporters = map[string]Reporter{
-	"text": Text,
-	"json": JSON,
+	"text":     Text,
+	"json":     JSON,
+	"junit":    JUnit,
+	"markdown": Markdown,
 }
 
 // ByName returns the reporter for a format name ("text", "json").
@@ -97,7 +99,7 @@ func ParseSpec(s string) (Spec, error) {
 	format, path, ok := strings.Cut(s, "=")
 	format = strings.ToLower(strings.TrimSpace(format))
 	if !ok {
-		return Spec{}, fmt.Errorf("report %q: want FORMAT=PATH (PATH - for standard output), e.g. json=gate-report.json; accepted formats: %s", s, accepted)
+		return Spec{}, fmt.Errorf("report %q: want FORMAT=PATH, with PATH - for standard output, e.g. json=gate-report.json; accepted formats: %s", s, accepted)
 	}
 	if _, known := reporters[format]; !known {
 		return Spec{}, fmt.Errorf("report %q: unknown format %q; accepted formats: %s", s, format, accepted)
@@ -108,8 +110,8 @@ func ParseSpec(s string) (Spec, error) {
 	return Spec{Format: format, Path: path}, nil
 }
 
-// CheckSpecs reports specs that would overwrite each other or name an
-// unknown format. Callers should run it before tapping, so a bad flag does
+// CheckSpecs reports specs that name an unknown format, would overwrite each
+// other, or point at a directory. Callers should run it before tapping, so a bad flag does
 // not cost a whole window of traffic.
 func CheckSpecs(specs []Spec) error {
 	var errs []error
@@ -132,6 +134,12 @@ func CheckSpecs(specs []Spec) error {
 			continue
 		}
 		seen[key] = s
+		if key == Stdout {
+			continue
+		}
+		if fi, err := os.Stat(s.Path); err == nil && fi.IsDir() {
+			errs = append(errs, fmt.Errorf("report %s: %s is a directory; give a file path", s, s.Path))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -144,15 +152,22 @@ func WriteFiles(specs []Spec, v *gate.Verdict, meta Meta) error {
 // Write writes every spec: Stdout specs to stdout, the others to their files.
 // Each file is rendered in memory, written to a temporary file in the same
 // directory and renamed into place, so a reader never sees a partial report
-// and an earlier report survives a failed write. Every spec is attempted;
-// the errors are joined.
+// and an earlier report survives a failed write. Every spec is attempted,
+// even after one fails: the traffic has already been tapped, and a report
+// that can be written is worth writing. The errors are joined. Check specs
+// with CheckSpecs before tapping.
 func Write(stdout io.Writer, specs []Spec, v *gate.Verdict, meta Meta) error {
-	if err := CheckSpecs(specs); err != nil {
-		return err
-	}
 	var errs []error
 	for _, s := range specs {
-		rep, _ := ByName(s.Format)
+		rep, ok := ByName(s.Format)
+		if !ok {
+			errs = append(errs, fmt.Errorf("report %s: unknown format %q; accepted formats: %s", s, s.Format, strings.Join(Formats(), ", ")))
+			continue
+		}
+		if s.Path == "" {
+			errs = append(errs, fmt.Errorf("report %s: empty path", s))
+			continue
+		}
 		var buf bytes.Buffer
 		if err := rep(&buf, v, meta); err != nil {
 			errs = append(errs, fmt.Errorf("report %s: %w", s, err))
@@ -231,8 +246,9 @@ func Notes(t *gate.TargetResult, final bool) []string {
 		}
 		notes = append(notes, fmt.Sprintf("%d %s still in flight %s: reported, not counted as samples", t.InFlight, plural(t.InFlight, "request"), when))
 	}
-	if t.Coverage < 1 && t.Coverage >= 0 {
-		notes = append(notes, fmt.Sprintf("tapped for only %s of the window", coverage(t.Coverage)))
+	// Coverage that rounds to 100% is not worth a note.
+	if c := coverage(t.Coverage); t.Coverage >= 0 && t.Coverage < 1 && c != "100%" {
+		notes = append(notes, "tapped for only "+c+" of the window")
 	}
 	return notes
 }

@@ -28,6 +28,10 @@ func DecodeEvent(b []byte, ev *pb.TapEvent) error {
 	return nil
 }
 
+// ErrorHeader is the response header the tap server sets, on an HTTP 200
+// response, when the body is a single ApiError frame instead of events.
+const ErrorHeader = "linkerd-error"
+
 // DecodeAPIError decodes the single frame of a response that carries a
 // `linkerd-error` header: a linkerd2.viz.ApiError.
 func DecodeAPIError(b []byte) (string, error) {
@@ -172,7 +176,8 @@ func headers(h *pb.Headers) []gate.Header {
 
 // FromEvent builds the TapEvent a tap server would have sent for ev. It is
 // the inverse of ToEvent for the simulator, recordings and tests; At and
-// HasTime have no wire representation and are dropped.
+// HasTime have no wire representation and are dropped. The result shares
+// ev's label maps; marshal it before changing them.
 func FromEvent(ev *gate.Event) *pb.TapEvent {
 	pe := &pb.TapEvent{
 		Source:          tcpAddress(ev.Source.Addr),

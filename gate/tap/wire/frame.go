@@ -78,8 +78,9 @@ func (f *FrameReader) Next() ([]byte, error) {
 			start, size, limit, ErrFrameTooLarge)
 	}
 
-	if cap(f.buf) < int(size) {
-		f.buf = make([]byte, size)
+	if f.buf == nil || cap(f.buf) < int(size) {
+		// Typical events fit 1 KiB; start there so small frames never regrow.
+		f.buf = make([]byte, max(int(size), 1024))
 	}
 	f.buf = f.buf[:size]
 	n, err = io.ReadFull(f.r, f.buf)

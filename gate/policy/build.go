@@ -1,0 +1,487 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/tapgate/tapgate/gate"
+)
+
+// Parse decodes and validates a policy document. file names it in errors.
+// On failure the error is a *multierror.Error of *Error, one per problem, in
+// document order (see Errors); the policy is then nil.
+func Parse(file string, data []byte) (p *gate.Policy, err error) {
+	// Defence in depth: the YAML library has panicked on hostile input in
+	// the past; a policy loader must answer with an error, never a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			p = nil
+			err = combine([]*Error{{File: file, Line: 1, Column: 1, Msg: fmt.Sprintf("cannot parse policy (internal error: %v); please report this with the file", r)}})
+		}
+	}()
+	root, perr := parseYAML(file, data)
+	if perr != nil {
+		return nil, combine([]*Error{perr})
+	}
+	d := newDecoder(file)
+	var doc Document
+	d.decode(root, reflect.ValueOf(&doc).Elem(), "", 0)
+	if d.over {
+		return nil, combine(d.errs)
+	}
+	p = d.build(&doc)
+	p.File = file
+	if len(d.errs) > 0 {
+		return nil, combine(d.errs)
+	}
+	return p, nil
+}
+
+// parseYAML returns the single document's content node.
+func parseYAML(file string, data []byte) (*yaml.Node, *Error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: file, Line: 1, Column: 1, Msg: "policy is empty: expected a document starting with apiVersion: " + APIVersion + " and kind: " + Kind}
+		}
+		return nil, syntaxError(file, data, err)
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, &Error{File: file, Line: 1, Column: 1, Msg: "policy is empty: expected a document starting with apiVersion: " + APIVersion + " and kind: " + Kind}
+	}
+	root := doc.Content[0]
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil:
+		line := next.Line
+		if len(next.Content) > 0 {
+			line = next.Content[0].Line
+		}
+		return nil, &Error{File: file, Line: line, Column: 1, Msg: "a policy file holds one document, found a second one after ---: put each policy in its own file"}
+	case !errors.Is(err, io.EOF):
+		return nil, syntaxError(file, data, err)
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, &Error{File: file, Line: root.Line, Column: root.Column, Msg: fmt.Sprintf("expected a GatePolicy mapping (apiVersion, kind, metadata, spec), got %s", describe(root))}
+	}
+	return root, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
+
+// syntaxError turns a YAML library error into a positioned Error.
+func syntaxError(file string, data []byte, err error) *Error {
+	msg := err.Error()
+	line := 1
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		if m[1] != "" {
+			if n, e := strconv.Atoi(m[1]); e == nil && n > 0 {
+				line = n
+			}
+		}
+		msg = msg[len(m[0]):]
+	}
+	fix := "check indentation, and quote values containing ': ' or starting with special characters"
+	if lines := bytes.Split(data, []byte("\n")); line <= len(lines) && bytes.HasPrefix(bytes.TrimLeft(lines[line-1], " "), []byte("\t")) {
+		fix = "YAML does not allow tabs for indentation: indent with spaces"
+	}
+	return &Error{File: file, Line: line, Msg: "invalid YAML: " + msg + " (" + fix + ")"}
+}
+
+// build checks the decoded document and converts it to the core policy.
+// Problems are added to d.errs; the returned policy is only meaningful when
+// there are none.
+func (d *decoder) build(doc *Document) *gate.Policy {
+	p := &gate.Policy{
+		MinRequests:    gate.DefaultMinRequests,
+		OnInconclusive: gate.Inconclusive,
+		CoverageFloor:  gate.DefaultCoverageFloor,
+	}
+	switch {
+	case doc.APIVersion == "":
+		d.errPath("apiVersion", "apiVersion is required: add apiVersion: %s", APIVersion)
+	case doc.APIVersion != APIVersion:
+		d.errPath("apiVersion", "unsupported apiVersion %q: this tapgate reads %s", doc.APIVersion, APIVersion)
+	}
+	switch {
+	case doc.Kind == "":
+		d.errPath("kind", "kind is required: add kind: %s", Kind)
+	case doc.Kind != Kind:
+		d.errPath("kind", "unsupported kind %q: a policy file has kind: %s", doc.Kind, Kind)
+	}
+	if doc.Metadata == nil || doc.Metadata.Name == "" {
+		d.errPath("metadata.name", "metadata.name is required: name the policy, e.g. api-gateway-release (reports show it)")
+	} else {
+		p.Name = doc.Metadata.Name
+	}
+	if doc.Spec == nil {
+		d.errPath("spec", "spec is required: add spec with window, targets and rules")
+		return p
+	}
+	d.buildSpec(doc.Spec, p)
+	return p
+}
+
+func (d *decoder) buildSpec(s *Spec, p *gate.Policy) {
+	switch {
+	case s.Window == nil:
+		d.errPath("spec.window", "window is required: set how long to tap, e.g. window: 60s")
+	case s.Window.Value <= 0:
+		d.errPath("spec.window", "window must be longer than 0: set how long to tap, e.g. window: 60s")
+	default:
+		p.Window = s.Window.Value
+	}
+	if s.Warmup != nil {
+		p.Warmup = s.Warmup.Value
+		if s.Window != nil && s.Window.Value > 0 && p.Warmup >= s.Window.Value {
+			d.errPath("spec.warmup", "warmup (%s) must be shorter than window (%s), or nothing is evaluated: shorten warmup or lengthen window", formatDuration(p.Warmup), formatDuration(s.Window.Value))
+		}
+	}
+	if s.MinRequests != nil {
+		if *s.MinRequests < 1 {
+			d.errPath("spec.minRequests", "minRequests must be at least 1 (default %d): no rule may decide on no evidence", gate.DefaultMinRequests)
+		} else {
+			p.MinRequests = *s.MinRequests
+		}
+	}
+	if s.OnInconclusive != "" {
+		o, ok := gate.ParseOutcome(s.OnInconclusive)
+		if !ok {
+			d.errPath("spec.onInconclusive", "onInconclusive %q is not one of fail, pass, inconclusive (the default)", s.OnInconclusive)
+		} else {
+			p.OnInconclusive = o
+		}
+	}
+	if s.CoverageFloor != nil {
+		p.CoverageFloor = s.CoverageFloor.Value
+	}
+	if c := s.Classification; c != nil {
+		d.buildClassification(c, p)
+	}
+	for i, h := range s.RedactHeaders {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if !isToken(h) {
+			d.errPath(fmt.Sprintf("spec.redactHeaders[%d]", i), "%q is not a header name: write it without ':' or spaces, e.g. x-session-key", s.RedactHeaders[i])
+			continue
+		}
+		p.RedactHeaders = append(p.RedactHeaders, h)
+	}
+
+	if len(s.Targets) == 0 {
+		d.errPath("spec.targets", "at least one target is required: add targets: [{name: web, resource: deploy/web}]")
+	}
+	names := map[string]int{}
+	for i := range s.Targets {
+		path := fmt.Sprintf("spec.targets[%d]", i)
+		t := d.buildTarget(&s.Targets[i], path)
+		if t.Name != "" {
+			if first, dup := names[t.Name]; dup {
+				d.errPath(path+".name", "duplicate target name %q (also spec.targets[%d]): give each target its own name", t.Name, first)
+			} else {
+				names[t.Name] = i
+			}
+		}
+		p.Targets = append(p.Targets, t)
+	}
+
+	if len(s.Rules) == 0 {
+		d.errPath("spec.rules", "at least one rule is required, e.g. rules: [{name: success-rate, successRate: {min: 99.5%%}}]")
+	}
+	ruleNames := map[string]int{}
+	for i := range s.Rules {
+		path := fmt.Sprintf("spec.rules[%d]", i)
+		r := d.buildRule(&s.Rules[i], path, names)
+		if r.Name != "" {
+			if first, dup := ruleNames[r.Name]; dup {
+				d.errPath(path+".name", "duplicate rule name %q (also spec.rules[%d]): give each rule its own name", r.Name, first)
+			} else {
+				ruleNames[r.Name] = i
+			}
+		}
+		p.Rules = append(p.Rules, r)
+	}
+}
+
+func (d *decoder) buildClassification(c *ClassificationSpec, p *gate.Policy) {
+	if c.FailOn != nil {
+		if len(c.FailOn) == 0 {
+			d.errPath("spec.classification.failOn", "failOn is empty, so no response would ever fail: list conditions such as [5xx, grpc-error, reset], or remove failOn for that default")
+		}
+		p.Classification.FailOn = conds(c.FailOn)
+	}
+	for i := range c.Ignore {
+		path := fmt.Sprintf("spec.classification.ignore[%d]", i)
+		ig := &c.Ignore[i]
+		if len(ig.When) == 0 {
+			d.errPath(path+".when", "when is required: list the conditions to ignore, e.g. when: [\"503\"]")
+		}
+		p.Classification.Ignore = append(p.Classification.Ignore, gate.IgnoreRule{
+			When:  conds(ig.When),
+			Route: d.buildRoute(ig.Route, path+".route"),
+			Line:  d.line(path),
+		})
+	}
+}
+
+func conds(cs []Condition) []gate.Cond {
+	out := make([]gate.Cond, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.Cond)
+	}
+	return out
+}
+
+func (d *decoder) line(path string) int {
+	if n := d.nodeOf(path); n != nil {
+		return n.Line
+	}
+	return 0
+}
+
+func (d *decoder) buildTarget(ts *TargetSpec, path string) gate.Target {
+	t := gate.Target{Name: ts.Name, LabelSelector: ts.LabelSelector, Line: d.line(path)}
+	if ts.Name == "" {
+		d.errPath(path+".name", "target name is required: name it, e.g. name: web (rules refer to it by name)")
+	}
+	if ts.Namespace != "" {
+		if err := checkNamespace(ts.Namespace); err != nil {
+			d.errPath(path+".namespace", "%v", err)
+		}
+	}
+	t.Resource.Namespace = ts.Namespace
+	if ts.Resource != "" {
+		ref, err := ParseResource(ts.Resource)
+		switch {
+		case err != nil:
+			d.errPath(path+".resource", "%v", err)
+		case ref.Type == "namespace" && ts.Namespace != "" && ts.Namespace != ref.Name:
+			d.errPath(path+".namespace", "namespace %q contradicts the namespace target %s: remove namespace", ts.Namespace, ts.Resource)
+		default:
+			if ref.Type != "namespace" {
+				ref.Namespace = ts.Namespace
+			}
+			t.Resource = ref
+		}
+	}
+	switch {
+	case ts.To != "":
+		ref, err := ParseDestination(ts.To)
+		if err != nil {
+			d.errPath(path+".to", "%v", err)
+			break
+		}
+		if ref.Type != "namespace" {
+			ref.Namespace = t.Resource.Namespace
+			if ts.ToNamespace != "" {
+				ref.Namespace = ts.ToNamespace
+			}
+		} else if ts.ToNamespace != "" && ts.ToNamespace != ref.Name {
+			d.errPath(path+".toNamespace", "toNamespace %q contradicts the namespace destination %s: remove toNamespace", ts.ToNamespace, ts.To)
+		}
+		t.To = ref
+		if ts.ToNamespace != "" {
+			if err := checkNamespace(ts.ToNamespace); err != nil {
+				d.errPath(path+".toNamespace", "%v", err)
+			}
+		}
+	case ts.ToNamespace != "":
+		d.errPath(path+".toNamespace", "toNamespace is set but to is not: add to: (e.g. to: svc/backend) or remove toNamespace")
+	}
+	if ts.LabelSelector != "" {
+		if _, err := labels.Parse(ts.LabelSelector); err != nil {
+			d.errPath(path+".labelSelector", "invalid label selector %q (%v): write comma-separated requirements, e.g. app=web,track!=canary", ts.LabelSelector, err)
+		}
+	}
+	switch ts.Direction {
+	case "", "any":
+	case "inbound":
+		t.Direction = gate.Inbound
+	case "outbound":
+		t.Direction = gate.Outbound
+	default:
+		d.errPath(path+".direction", "direction %q is not one of inbound, outbound, any (lower case; default any)", ts.Direction)
+	}
+	if ts.MaxRPS != nil {
+		if *ts.MaxRPS < 0 {
+			d.errPath(path+".maxRPS", "maxRPS must not be negative: use 0 for Linkerd's default of 100 requests per second, or a positive rate")
+		} else {
+			t.MaxRPS = *ts.MaxRPS
+		}
+	}
+	if m := ts.Match; m != nil {
+		mp := path + ".match"
+		switch strings.ToLower(m.Scheme) {
+		case "", "http", "https":
+		default:
+			d.errPath(mp+".scheme", "scheme %q is not http or https", m.Scheme)
+		}
+		if m.Method != "" && !isToken(m.Method) {
+			d.errPath(mp+".method", "method %q is not an HTTP method: write e.g. GET or POST", m.Method)
+		}
+		if m.PathPrefix != "" && !strings.HasPrefix(m.PathPrefix, "/") {
+			d.errPath(mp+".pathPrefix", "pathPrefix %q must start with /", m.PathPrefix)
+		}
+		t.Match = gate.HTTPMatch{Scheme: strings.ToLower(m.Scheme), Method: strings.ToUpper(m.Method), Authority: m.Authority, PathPrefix: m.PathPrefix}
+	}
+	return t
+}
+
+func (d *decoder) buildRoute(rs *RouteSpec, path string) *gate.Route {
+	if rs == nil {
+		return nil
+	}
+	r := &gate.Route{Method: rs.Method, Authority: rs.Authority}
+	if rs.Method != "" && !isToken(rs.Method) {
+		d.errPath(path+".method", "method %q is not an HTTP method: write e.g. GET or POST", rs.Method)
+	}
+	if rs.Path != "" {
+		re, err := regexp.Compile(rs.Path)
+		if err != nil {
+			d.errPath(path+".path", "invalid path regular expression: %v (Go RE2 syntax; escape literal characters such as . ? + with a backslash)", err)
+		} else {
+			r.Path = re
+		}
+	}
+	if r.IsZero() {
+		return nil
+	}
+	return r
+}
+
+func (d *decoder) buildRule(rs *RuleSpec, path string, targets map[string]int) gate.Rule {
+	r := gate.Rule{Name: rs.Name, Target: rs.Target, DryRun: rs.DryRun, Line: d.line(path)}
+	if rs.Name == "" {
+		d.errPath(path+".name", "rule name is required: name it, e.g. name: p99-latency (reports show it)")
+	}
+	if rs.Target != "" {
+		if _, ok := targets[rs.Target]; !ok {
+			d.errPath(path+".target", "rule refers to target %q, which is not declared: use one of the names under spec.targets (%s), or remove target to apply the rule to every target", rs.Target, strings.Join(sortedKeys(targets), ", "))
+		}
+	}
+	r.Route = d.buildRoute(rs.Route, path+".route")
+	if rs.MinRequests != nil {
+		if *rs.MinRequests < 1 {
+			d.errPath(path+".minRequests", "minRequests must be at least 1: no rule may decide on no evidence")
+		} else {
+			r.MinRequests = *rs.MinRequests
+			r.MinExplicit = true
+		}
+	}
+
+	var kinds []string
+	present := []bool{rs.SuccessRate != nil, rs.ErrorRate != nil, rs.Latency != nil, rs.RequestRate != nil, rs.Count != nil}
+	for i, ok := range present {
+		if ok {
+			kinds = append(kinds, ruleKinds[i])
+		}
+	}
+	switch len(kinds) {
+	case 0:
+		d.errPath(path, "rule %q has no check: add exactly one of %s", rs.Name, strings.Join(ruleKinds, ", "))
+		return r
+	case 1:
+	default:
+		d.errPath(path, "rule %q has %d checks (%s): a rule has exactly one; split it into one rule per check", rs.Name, len(kinds), strings.Join(kinds, ", "))
+		return r
+	}
+
+	switch {
+	case rs.SuccessRate != nil:
+		r.Kind = gate.SuccessRate
+		if rs.SuccessRate.Min == nil {
+			d.errPath(path+".successRate.min", "successRate needs min: the lowest acceptable share of successful requests, e.g. {min: 99.5%%}")
+		} else {
+			r.Min = rs.SuccessRate.Min.Value
+		}
+	case rs.ErrorRate != nil:
+		r.Kind = gate.ErrorRate
+		if rs.ErrorRate.Max == nil {
+			d.errPath(path+".errorRate.max", "errorRate needs max: the highest acceptable share of failed requests, e.g. {max: 0.1%%}")
+		} else {
+			r.Max = rs.ErrorRate.Max.Value
+		}
+	case rs.Latency != nil:
+		r.Kind = gate.LatencyQuantile
+		l := rs.Latency
+		lp := path + ".latency"
+		switch {
+		case l.Quantile == nil:
+			d.errPath(lp+".quantile", "latency needs quantile: e.g. quantile: 0.99 for p99")
+		case *l.Quantile <= 0 || *l.Quantile >= 1:
+			hint := ""
+			if *l.Quantile > 1 && *l.Quantile < 100 {
+				hint = fmt.Sprintf("; %s looks like a percentile: write %s", strconv.FormatFloat(*l.Quantile, 'f', -1, 64), strconv.FormatFloat(*l.Quantile/100, 'f', -1, 64))
+			}
+			d.errPath(lp+".quantile", "quantile must be between 0 and 1 exclusive (e.g. 0.99)%s", hint)
+		default:
+			r.Quantile = *l.Quantile
+		}
+		switch {
+		case l.Max == nil:
+			d.errPath(lp+".max", "latency needs max: the highest acceptable value of the quantile, e.g. max: 300ms")
+		case l.Max.Value <= 0:
+			d.errPath(lp+".max", "max must be longer than 0, e.g. max: 300ms")
+		default:
+			r.MaxLatency = l.Max.Value
+		}
+		switch l.Metric {
+		case "", "latency":
+			r.Metric = gate.MetricLatency
+		case "duration":
+			r.Metric = gate.MetricDuration
+		default:
+			d.errPath(lp+".metric", "metric %q is not latency (time to response headers, the default) or duration (time to end of stream)", l.Metric)
+		}
+	case rs.RequestRate != nil:
+		r.Kind = gate.RequestRate
+		switch m := rs.RequestRate.Min; {
+		case m == nil:
+			d.errPath(path+".requestRate.min", "requestRate needs min: the lowest acceptable requests per second seen by tap, e.g. {min: 1}")
+		case *m <= 0:
+			d.errPath(path+".requestRate.min", "requestRate min must be greater than 0 (a minimum of 0 always passes), e.g. {min: 1}")
+		default:
+			r.Min = *m
+		}
+	case rs.Count != nil:
+		r.Kind = gate.ResponseCount
+		if len(rs.Count.Of) == 0 {
+			d.errPath(path+".count.of", "count needs of: the responses to count, e.g. of: [\"503\", UNAVAILABLE]")
+		}
+		r.Count = conds(rs.Count.Of)
+		if m := rs.Count.Max; m != nil {
+			if *m < 0 {
+				d.errPath(path+".count.max", "count max must not be negative: 0 means no such response is allowed")
+			} else {
+				r.Max = float64(*m)
+			}
+		}
+	}
+	return r
+}
+
+// isToken reports whether s is a non-empty HTTP token (header name, method).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

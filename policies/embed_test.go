@@ -1,0 +1,24 @@
+package policies
+
+import (
+	"strings"
+	"testing"
+)
+
+// Parsing and validation of each policy is tested in gate/policy; this
+// checks the embedding itself.
+func TestEmbedded(t *testing.T) {
+	names := Names()
+	if len(names) < 3 {
+		t.Fatalf("Names() = %v", names)
+	}
+	for _, n := range names {
+		data, ok := Get(n)
+		if !ok || !strings.Contains(string(data), "kind: GatePolicy") || !strings.Contains(string(data), "name: "+n+"\n") {
+			t.Errorf("Get(%q): metadata.name must equal the file name", n)
+		}
+	}
+	if _, ok := Get("embed.go"); ok {
+		t.Errorf("Get returned a non-policy file")
+	}
+}
