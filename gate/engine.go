@@ -399,6 +399,10 @@ func (e *Engine) evaluateRule(ts *targetState, rs *ruleState, v *Verdict) RuleRe
 		Line:      r.Line,
 	}
 	floor := e.p.CoverageFloor
+	if floor <= 0 {
+		// A zero Policy value means the default, never "no floor".
+		floor = DefaultCoverageFloor
+	}
 	lowCoverage := ts.coverageKnown && ts.coverage+eps < floor
 	n := rs.samples
 	N := uint64(need)

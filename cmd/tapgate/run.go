@@ -32,10 +32,11 @@ type runConfig struct {
 	Output      string
 	Reports     []report.Spec
 	PrintPolicy bool
+	Live        liveConfig
 }
 
 func runFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "policy", Aliases: []string{"p"}, Usage: "policy file, or the name of a ready policy (see 'tapgate policies')"},
 		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "namespace of the target"},
 		&cli.DurationFlag{Name: "window", Usage: "how long to tap (overrides the policy)"},
@@ -55,7 +56,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "ad-hoc: label selector of the target's pods"},
 		&cli.StringFlag{Name: "direction", Usage: "ad-hoc: inbound, outbound or any"},
 		&cli.Float64Flag{Name: "max-rps", Usage: "ad-hoc: tap sampling limit (Linkerd's maxRps; 0 means 100)"},
-	}
+	}, liveFlags()...)
 }
 
 func runCommand() *cli.Command {
@@ -83,6 +84,7 @@ func runConfigFrom(c *cli.Context) (*runConfig, error) {
 		Replay:      c.String("replay"),
 		Output:      c.String("output"),
 		PrintPolicy: c.Bool("print-policy"),
+		Live:        liveConfigFrom(c),
 	}
 	if c.NArg() > 1 {
 		return nil, fmt.Errorf("run takes at most one target (TYPE/NAME), got %d: %v", c.NArg(), c.Args().Slice())
@@ -149,6 +151,16 @@ func loadPolicy(cfg *runConfig) (*gate.Policy, []byte, error) {
 			return nil, nil, err
 		}
 	}
+	if sel := cfg.AdHoc.LabelSelector; sel != "" {
+		// Argo Rollouts passes the canary's pod-template hash this way.
+		if len(p.Targets) != 1 {
+			return nil, nil, fmt.Errorf("-l/--selector applies to a policy with one target; %s has %d: set labelSelector on each target in the policy", p.Name, len(p.Targets))
+		}
+		if err := policy.CheckSelector(sel); err != nil {
+			return nil, nil, fmt.Errorf("-l/--selector %q: %w", sel, err)
+		}
+		p.Targets[0].LabelSelector = sel
+	}
 	if cfg.Window > 0 {
 		p.Window = cfg.Window
 	}
@@ -174,18 +186,55 @@ func runGate(ctx context.Context, cfg *runConfig, stdin io.Reader, stdout, stder
 		_, err := stdout.Write(raw)
 		return err
 	}
-	if cfg.Replay == "" {
-		return usageErr(errors.New("live tap is not available in this build yet: evaluate a recording with --replay FILE (see README, \"Status\")"))
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg.Replay != "" {
+		if cfg.Live.Record != "" {
+			return usageErr(errors.New("--record writes a live tap; with --replay the recording already exists"))
+		}
+		src, err := replay.NewSource(cfg.Replay, p.Targets, replay.Options{Stdin: stdin})
+		if err != nil {
+			return usageErr(err)
+		}
+		return gateWith(ctx, cfg, p, src, false, "replay "+cfg.Replay, stdout, stderr)
 	}
-	src, err := replay.NewSource(cfg.Replay, p.Targets, replay.Options{Stdin: stdin})
+	src, desc, err := kubeSource(cfg, p)
+	if err != nil {
+		return err
+	}
+	return gateWith(ctx, cfg, p, src, true, desc, stdout, stderr)
+}
+
+// gateWith runs the gate over src and turns the outcome into reports and an
+// exit code. live runs on the wall clock with progress; otherwise the source
+// is a recording.
+func gateWith(ctx context.Context, cfg *runConfig, p *gate.Policy, src gate.Source, live bool, desc string, stdout, stderr io.Writer) error {
+	rcfg := runner.Config{Policy: p, Source: src, Live: live}
+	var prog *progress
+	if live && !cfg.Live.Quiet {
+		prog = newProgress(stderr, p)
+		rcfg.Progress, rcfg.ProgressEvery = prog.update, prog.every()
+	}
+	rec, err := openRecorder(cfg.Live, p)
 	if err != nil {
 		return usageErr(err)
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	rcfg := runner.Config{Policy: p, Source: src, Live: false}
+	var start time.Time
+	if rec != nil {
+		rcfg.Observe = func(_ int, ev *gate.Event) { rec.write(ev, start.Add(ev.At)) }
+		rcfg.Now = func() time.Time {
+			t := time.Now()
+			if start.IsZero() {
+				start = t
+			}
+			return t
+		}
+	}
 	res, runErr := runner.Run(ctx, rcfg)
+	if prog != nil {
+		prog.done()
+	}
+	recErr := rec.close()
 	if res == nil {
 		return usageErr(runErr)
 	}
@@ -194,7 +243,7 @@ func runGate(ctx context.Context, cfg *runConfig, stdin io.Reader, stdout, stder
 	switch {
 	case errors.Is(runErr, runner.ErrInterrupted):
 		code = gate.ExitInterrupted
-		failure = &exitError{code: code, err: errors.New("interrupted: the report is partial")}
+		failure = &exitError{code: code, err: errors.New("interrupted before the window closed: the report is partial")}
 	case runErr != nil:
 		var re *replay.Error
 		if errors.As(runErr, &re) {
@@ -206,21 +255,37 @@ func runGate(ctx context.Context, cfg *runConfig, stdin io.Reader, stdout, stder
 		if errors.As(failure, &ee) {
 			code = ee.code
 		}
+	case recErr != nil:
+		failure = infraErr(recErr)
+		code = gate.ExitInfra
 	}
 	meta := report.Meta{
 		Version:        version,
 		PolicyFile:     p.File,
-		Source:         "replay " + cfg.Replay,
+		Source:         desc,
 		ExitCode:       code,
 		OnInconclusive: p.OnInconclusive,
 	}
-	if failure != nil && code != gate.ExitInterrupted {
-		// Bad or unreadable input: no verdict is honest, so no report.
+	if live {
+		meta.StartTime = res.Start
+	}
+	if failure != nil && code != gate.ExitInterrupted && code != gate.ExitInfra {
+		// Bad input: no verdict is honest, so no report.
+		return failure
+	}
+	if failure != nil && code == gate.ExitInfra && runErr != nil {
+		// The tap failed: say why; a report of what little was seen
+		// would read like a verdict.
+		publishFailure(cfg, code, failure, stdout)
 		return failure
 	}
 	if err := writeReports(cfg, res.Verdict, meta, stdout, stderr); err != nil {
 		return infraErr(err)
 	}
+	if err := report.WriteTerminationMessage(cfg.Live.TerminationLog, res.Verdict, code); err != nil {
+		fmt.Fprintf(stderr, "tapgate: %v\n", err)
+	}
+	publishGitHub(cfg, res.Verdict, meta, stdout, stderr)
 	if failure != nil {
 		return failure
 	}

@@ -237,3 +237,22 @@ func oneLine(s string) string {
 		return r
 	}, s)
 }
+
+// PublishError reports a gate that could not run (an infrastructure or
+// usage error, no verdict): an ::error annotation with the message and the
+// outputs verdict=error and exit-code. Outside GitHub Actions it does
+// nothing.
+func PublishError(a *githubactions.Action, code int, cause error) error {
+	if a == nil || cause == nil || !Detect(a.Getenv) {
+		return nil
+	}
+	var errs []error
+	errs = append(errs, guard("annotations", func() {
+		a.WithFieldsMap(map[string]string{"title": fmt.Sprintf("tapgate: no verdict, exit %d", code)}).Errorf("%s", cause.Error())
+	}))
+	if a.Getenv("GITHUB_OUTPUT") != "" {
+		errs = append(errs, guard("output verdict", func() { a.SetOutput("verdict", "error") }))
+		errs = append(errs, guard("output exit-code", func() { a.SetOutput("exit-code", strconv.Itoa(code)) }))
+	}
+	return errors.Join(errs...)
+}

@@ -164,6 +164,9 @@ func (d *decoder) buildSpec(s *Spec, p *gate.Policy) {
 	}
 	if s.CoverageFloor != nil {
 		p.CoverageFloor = s.CoverageFloor.Value
+		if p.CoverageFloor <= 0 {
+			d.errPath("spec.coverageFloor", "coverageFloor 0%% would let a target that was never tapped decide: use at least 1%% (the default is 90%%)")
+		}
 	}
 	if c := s.Classification; c != nil {
 		d.buildClassification(c, p)

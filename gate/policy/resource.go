@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/tapgate/tapgate/gate"
 )
 
@@ -147,6 +149,15 @@ func lookupType(t string, withService bool) (string, bool) {
 func checkNamespace(ns string) error {
 	if len(ns) > 63 || !namespaceRE.MatchString(ns) {
 		return fmt.Errorf("%q is not a valid namespace name: use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit", ns)
+	}
+	return nil
+}
+
+// CheckSelector validates a Kubernetes label selector given outside a
+// policy file (the -l flag).
+func CheckSelector(s string) error {
+	if _, err := labels.Parse(s); err != nil {
+		return fmt.Errorf("invalid label selector (%v): write comma-separated requirements, e.g. app=web,track!=canary", err)
 	}
 	return nil
 }

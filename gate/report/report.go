@@ -246,8 +246,8 @@ func Notes(t *gate.TargetResult, final bool) []string {
 		}
 		notes = append(notes, fmt.Sprintf("%d %s still in flight %s: reported, not counted as samples", t.InFlight, plural(t.InFlight, "request"), when))
 	}
-	// Coverage that rounds to 100% is not worth a note.
-	if c := coverage(t.Coverage); t.Coverage >= 0 && t.Coverage < 1 && c != "100%" {
+	// The few milliseconds a stream takes to open are not worth a note.
+	if c := coverage(t.Coverage); t.Coverage >= 0 && t.Coverage < 0.99 {
 		notes = append(notes, "tapped for only "+c+" of the window")
 	}
 	return notes

@@ -152,6 +152,12 @@ func (r *Ratio) UnmarshalYAML(n *yaml.Node) error {
 //go:embed scenarios/demo.yaml
 var demoYAML []byte
 
+//go:embed scenarios/demo-policy.yaml
+var demoPolicy []byte
+
+// DemoPolicy is the policy `tapgate demo` gates DemoScenario with.
+func DemoPolicy() []byte { return demoPolicy }
+
 // DemoScenario is the scenario `tapgate demo` runs: namespace shop with a
 // healthy checkout deployment and a broken checkout-canary.
 func DemoScenario() *Scenario {

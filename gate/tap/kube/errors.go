@@ -77,7 +77,7 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, "tap %s: ", e.Target)
 	}
 	b.WriteString(e.Msg)
-	if e.Status != 0 && !strings.Contains(e.Msg, "HTTP ") {
+	if e.Status != 0 && e.Status != 200 && !strings.Contains(e.Msg, "HTTP ") {
 		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
 	}
 	if e.Hint != "" {

@@ -374,7 +374,7 @@ func tapRefused(resp *http.Response, header string, st *stream) error {
 	msg := header
 	if b, err := wire.NewFrameReader(io.LimitReader(resp.Body, 1<<20)).Next(); err == nil {
 		if m, err := wire.DecodeAPIError(b); err == nil && m != "" {
-			msg = m
+			msg = strings.TrimSpace(m)
 		}
 	}
 	e := &Error{Kind: TapRefused, Status: resp.StatusCode, Msg: "the tap server refused the request: " + msg}

@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tapgate/tapgate/gate/ghactions"
+)
+
+const (
+	recording = "../../examples/recordings/checkout.json.gz"
+	checkout  = "../../examples/policies/checkout.yaml"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func run(t *testing.T, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(append([]string{"tapgate"}, args...), strings.NewReader(""), &out, &errb)
+	return result{code, out.String(), errb.String()}
+}
+
+// noGitHub keeps a test from seeing the CI runner's own GitHub environment.
+func noGitHub(t *testing.T) {
+	t.Setenv("GITHUB_ACTIONS", "")
+	t.Setenv("GITHUB_OUTPUT", "")
+	t.Setenv("GITHUB_STEP_SUMMARY", "")
+}
+
+func TestExitCodes(t *testing.T) {
+	noGitHub(t)
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string
+		stderr []string
+	}{
+		{"replay: stable passes, canary fails", []string{"run", "--policy", checkout, "--replay", recording},
+			1, []string{"FAIL  policy checkout-release", "stable  deploy/checkout", "success-rate     canary", "95% CI"}, nil},
+		{"ad-hoc replay of the healthy deployment passes, flags after the target",
+			[]string{"run", "deploy/checkout", "-n", "shop", "--replay", recording, "--window", "60s", "--warmup", "10s", "--min-success-rate", "99%", "--max-latency", "p99=300ms"},
+			0, []string{"PASS  policy ad-hoc"}, nil},
+		{"zero traffic is inconclusive, never pass",
+			[]string{"run", "deploy/absent", "-n", "shop", "--replay", recording, "--window", "60s", "--min-success-rate", "99%"},
+			3, []string{"INCONCLUSIVE"}, nil},
+		{"onInconclusive fail maps 3 to 1",
+			[]string{"run", "deploy/absent", "-n", "shop", "--replay", recording, "--window", "60s", "--min-success-rate", "99%", "--on-inconclusive", "fail"},
+			1, []string{"INCONCLUSIVE"}, nil},
+		{"nothing to gate", []string{"run"}, 2, nil, []string{"nothing to gate"}},
+		{"bad output", []string{"run", "--policy", checkout, "--replay", recording, "-o", "yaml"}, 2, nil, []string{"use text or json"}},
+		{"ad-hoc rules with a policy", []string{"run", "--policy", checkout, "--min-success-rate", "99%", "--replay", recording}, 2, nil, []string{"cannot be combined"}},
+		{"selector on a two-target policy", []string{"run", "--policy", checkout, "-l", "a=b", "--replay", recording}, 2, nil, []string{"one target"}},
+		{"missing recording", []string{"run", "--policy", checkout, "--replay", "no-such-file.json"}, 2, nil, []string{"no-such-file.json"}},
+		{"malformed recording names the line", []string{"run", "--policy", checkout, "--replay", "testdata/malformed.json"}, 2, nil, []string{"testdata/malformed.json:3"}},
+		{"invalid policy lists every problem", []string{"validate", "../../gate/policy/testdata/invalid/many-problems.yaml"}, 2, nil, []string{"many-problems.yaml:"}},
+		{"valid policies", []string{"validate", checkout, "../../policies/grpc-service.yaml"}, 0, []string{"ok"}, nil},
+		{"live without a usable kubeconfig is an infrastructure error", []string{"run", "deploy/web", "--window", "5s", "--min-success-rate", "99%", "--kubeconfig", "/nonexistent/kubeconfig"}, 4, nil, []string{"/nonexistent/kubeconfig"}},
+		{"live target without a resource", []string{"run", "--policy", "builtin:strict-canary", "--tap-url", "http://127.0.0.1:1"}, 2, nil, []string{"names no resource"}},
+		{"record needs a file", []string{"record", "deploy/web"}, 2, nil, []string{"--record FILE"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, tc.args...)
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tc.code, r.stdout, r.stderr)
+			}
+			for _, s := range tc.stdout {
+				if !strings.Contains(r.stdout, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, r.stdout)
+				}
+			}
+			for _, s := range tc.stderr {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestReportsAndJSON(t *testing.T) {
+	noGitHub(t)
+	dir := t.TempDir()
+	r := run(t, "run", "--policy", checkout, "--replay", recording, "-o", "json",
+		"--report", "json="+filepath.Join(dir, "gate.json"),
+		"--report", "junit="+filepath.Join(dir, "junit.xml"),
+		"--report", "markdown="+filepath.Join(dir, "gate.md"))
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1: %s", r.code, r.stderr)
+	}
+	var doc struct {
+		APIVersion, Kind, Verdict string
+		ExitCode                  int
+		Targets                   []struct {
+			Name     string
+			Requests uint64
+		}
+		Rules []struct {
+			Name, Target, Verdict string
+			Samples               uint64
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, r.stdout)
+	}
+	if doc.Kind != "GateReport" || doc.Verdict != "fail" || doc.ExitCode != 1 || len(doc.Targets) != 2 || doc.Targets[0].Requests == 0 {
+		t.Errorf("report = %+v", doc)
+	}
+	file, err := os.ReadFile(filepath.Join(dir, "gate.json"))
+	if err != nil || !bytes.Equal(bytes.TrimSpace(file), bytes.TrimSpace([]byte(r.stdout))) {
+		t.Errorf("json report file differs from stdout (err %v)", err)
+	}
+	x, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suites struct {
+		Failures int `xml:"failures,attr"`
+	}
+	if err := xml.Unmarshal(x, &suites); err != nil || suites.Failures == 0 {
+		t.Errorf("junit: %v, failures %d", err, suites.Failures)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "gate.md"))
+	if err != nil || !strings.Contains(string(md), "checkout-errors") {
+		t.Errorf("markdown report: %v\n%s", err, md)
+	}
+}
+
+// TestGitHubMode runs a failing gate in a GitHub-Actions-like environment:
+// outputs, a step summary and an annotation on the failing rule's line.
+func TestGitHubMode(t *testing.T) {
+	dir := t.TempDir()
+	out, summary := filepath.Join(dir, "output"), filepath.Join(dir, "summary.md")
+	for _, f := range []string{out, summary} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("GITHUB_ACTIONS", "true")
+	t.Setenv("GITHUB_OUTPUT", out)
+	t.Setenv("GITHUB_STEP_SUMMARY", summary)
+	t.Setenv("GITHUB_WORKSPACE", "")
+	r := run(t, "run", "--policy", checkout, "--replay", recording, "--report", "json="+filepath.Join(dir, "gate.json"))
+	if r.code != 1 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	outputs, _ := os.ReadFile(out)
+	for _, want := range []string{"verdict", "fail", "exit-code", "report", "gate.json"} {
+		if !strings.Contains(string(outputs), want) {
+			t.Errorf("GITHUB_OUTPUT lacks %q:\n%s", want, outputs)
+		}
+	}
+	sum, _ := os.ReadFile(summary)
+	for _, want := range []string{"FAIL", "success-rate", "canary", "95% CI"} {
+		if !strings.Contains(string(sum), want) {
+			t.Errorf("step summary lacks %q:\n%s", want, sum)
+		}
+	}
+	// success-rate is on line 25 of the policy and fails for the canary.
+	if !strings.Contains(r.stdout, "::error file="+checkout+",line=25") {
+		t.Errorf("no annotation on the failing rule's line:\n%s", r.stdout)
+	}
+}
+
+// TestActionCommand drives the Action's entry point with its INPUT_*
+// environment, against a recording passed through the args input.
+func TestActionCommand(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "output")
+	if err := os.WriteFile(out, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GITHUB_ACTIONS", "true")
+	t.Setenv("GITHUB_OUTPUT", out)
+	t.Setenv("GITHUB_STEP_SUMMARY", "")
+	t.Setenv("INPUT_POLICY", checkout)
+	t.Setenv("INPUT_REPORT-DIR", filepath.Join(dir, "reports"))
+	t.Setenv("INPUT_ARGS", "--replay "+recording)
+	r := run(t, "action")
+	if r.code != 1 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, f := range []string{ghactions.JSONReportName, ghactions.JUnitReportName, ghactions.MarkdownReportName} {
+		if _, err := os.Stat(filepath.Join(dir, "reports", f)); err != nil {
+			t.Errorf("report %s: %v", f, err)
+		}
+	}
+	outputs, _ := os.ReadFile(out)
+	if !strings.Contains(string(outputs), "exit-code") {
+		t.Errorf("outputs:\n%s", outputs)
+	}
+}
+
+func TestTerminationLog(t *testing.T) {
+	noGitHub(t)
+	f := filepath.Join(t.TempDir(), "termination-log")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "run", "--policy", checkout, "--replay", recording, "--termination-log", f)
+	if r.code != 1 {
+		t.Fatalf("exit %d", r.code)
+	}
+	b, _ := os.ReadFile(f)
+	if !strings.HasPrefix(string(b), "FAIL") || strings.Count(string(b), "\n") != 1 {
+		t.Errorf("termination message = %q", b)
+	}
+}
+
+// TestSecretsNeverLeak feeds secret header values through every output a
+// replay can produce and looks for them everywhere.
+func TestSecretsNeverLeak(t *testing.T) {
+	dir := t.TempDir()
+	secrets := []string{"Bearer sk-live-TOPSECRET", "session=COOKIESECRET", "APIKEYSECRET"}
+	rec := filepath.Join(dir, "secret.jsonl")
+	var b strings.Builder
+	for i := 1; i <= 120; i++ {
+		id := `{"base":1,"stream":` + strconv.Itoa(i) + `}`
+		meta := `"source":{"ip":"10.0.0.1","port":4000,"metadata":{"pod":"client"}},"destination":{"ip":"10.0.0.2","port":8080,"metadata":{"deployment":"web","namespace":"prod","pod":"web-1"}},"proxyDirection":"INBOUND"`
+		b.WriteString(`{` + meta + `,"requestInitEvent":{"id":` + id + `,"method":"GET","authority":"web","path":"/","headers":[{"name":"authorization","valueStr":"` + secrets[0] + `"},{"name":"cookie","valueStr":"` + secrets[1] + `"},{"name":"x-api-key","valueStr":"` + secrets[2] + `"}]}}` + "\n")
+		b.WriteString(`{` + meta + `,"responseInitEvent":{"id":` + id + `,"sinceRequestInit":{"nanos":5000000},"httpStatus":200,"headers":[{"name":"set-cookie","valueStr":"` + secrets[1] + `"}]}}` + "\n")
+		b.WriteString(`{` + meta + `,"responseEndEvent":{"id":` + id + `,"sinceRequestInit":{"nanos":6000000},"sinceResponseInit":{"nanos":1000000},"responseBytes":10,"eos":{"grpcStatusCode":0}}}` + "\n")
+	}
+	if err := os.WriteFile(rec, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, summary := filepath.Join(dir, "output"), filepath.Join(dir, "summary.md")
+	for _, f := range []string{out, summary} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("GITHUB_ACTIONS", "true")
+	t.Setenv("GITHUB_OUTPUT", out)
+	t.Setenv("GITHUB_STEP_SUMMARY", summary)
+	var seen []string
+	for _, format := range []string{"text", "json"} {
+		r := run(t, "run", "deploy/web", "-n", "prod", "--replay", rec, "--window", "1m", "--min-success-rate", "99%", "--max-latency", "p50=1s", "-o", format,
+			"--report", "json="+filepath.Join(dir, "r.json"), "--report", "junit="+filepath.Join(dir, "r.xml"), "--report", "markdown="+filepath.Join(dir, "r.md"))
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
+		}
+		seen = append(seen, r.stdout, r.stderr)
+		for _, f := range []string{"r.json", "r.xml", "r.md", "output", "summary.md"} {
+			data, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen = append(seen, string(data))
+		}
+	}
+	for _, s := range secrets {
+		for i, text := range seen {
+			if strings.Contains(text, s) || strings.Contains(text, strings.Fields(s)[len(strings.Fields(s))-1]) {
+				t.Errorf("secret %q leaked into output %d", s, i)
+			}
+		}
+	}
+}
+
+func TestInterspersed(t *testing.T) {
+	got := interspersed([]string{"tapgate", "run", "deploy/web", "-n", "prod", "--print-policy", "--window=5s", "-q"}, commands())
+	want := []string{"tapgate", "run", "-n", "prod", "--print-policy", "--window=5s", "-q", "--", "deploy/web"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("interspersed = %q, want %q", got, want)
+	}
+}
+
+// TestDemo runs the README's first command with a shorter window: the
+// simulator over loopback HTTPS, the real tap client, one pass, one fail.
+func TestDemo(t *testing.T) {
+	noGitHub(t)
+	rec := filepath.Join(t.TempDir(), "demo.json.gz")
+	r := run(t, "demo", "--window", "5s", "--warmup", "1s", "-q", "-o", "json", "--record", rec)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1 (the canary fails)\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var doc struct {
+		Targets []struct {
+			Name     string
+			Requests uint64
+		}
+		Rules []struct{ Name, Target, Verdict string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	verdict := map[string]string{}
+	for _, rule := range doc.Rules {
+		verdict[rule.Target+"/"+rule.Name] = rule.Verdict
+	}
+	if verdict["stable/success-rate"] != "pass" || verdict["canary/success-rate"] != "fail" || verdict["canary/p99-latency"] != "fail" {
+		t.Errorf("verdicts = %v", verdict)
+	}
+	for _, tg := range doc.Targets {
+		if tg.Requests < 100 {
+			t.Errorf("target %s saw %d requests in 5s", tg.Name, tg.Requests)
+		}
+	}
+	// The recording replays, and the simulator's authorization and
+	// set-cookie values were redacted on the way in.
+	r2 := run(t, "run", "deploy/checkout-canary", "-n", "shop", "--replay", rec, "--window", "1h", "--min-success-rate", "99%")
+	if r2.code != 1 && r2.code != 3 {
+		t.Errorf("replaying the demo recording: exit %d\n%s", r2.code, r2.stderr)
+	}
+	raw := gunzip(t, rec)
+	if strings.Contains(raw, "s3cr3t") || strings.Contains(raw, "Bearer ") {
+		t.Errorf("secret header values in the recording")
+	}
+	if !strings.Contains(raw, "[REDACTED]") {
+		t.Errorf("no redacted header in the recording: the simulator sent none?")
+	}
+}
+
+func gunzip(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,141 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/tapgate/tapgate/gate"
+)
+
+func testPolicy(window time.Duration) *gate.Policy {
+	return &gate.Policy{
+		Name:        "t",
+		Window:      window,
+		MinRequests: 10,
+		Targets:     []gate.Target{{Name: "web"}},
+		Rules:       []gate.Rule{{Name: "sr", Kind: gate.SuccessRate, Min: 0.9}},
+	}
+}
+
+// requests emits n successful requests on one proxy, with At set when at
+// is not nil.
+func requests(sink gate.Sink, n int, at func(i int) time.Duration) {
+	proxy := netip.MustParseAddrPort("10.0.0.1:8080")
+	for i := 0; i < n; i++ {
+		id := gate.StreamID{Base: 1, Stream: uint64(i + 1)}
+		for _, k := range []gate.EventKind{gate.RequestInit, gate.ResponseInit, gate.ResponseEnd} {
+			ev := gate.Event{Kind: k, ID: id, Direction: gate.Inbound, Destination: gate.Endpoint{Addr: proxy}, HTTPStatus: 200}
+			if at != nil {
+				ev.At, ev.HasTime = at(i), true
+			}
+			sink.Observe(0, &ev)
+		}
+	}
+}
+
+type funcSource func(ctx context.Context, sink gate.Sink) error
+
+func (f funcSource) Run(ctx context.Context, sink gate.Sink) error { return f(ctx, sink) }
+
+// coverageSource is a live source that claims to have been tapped for a
+// fixed share of any interval.
+type coverageSource struct {
+	funcSource
+	share float64
+}
+
+func (c coverageSource) Tapped(_ int, from, to time.Time) time.Duration {
+	return time.Duration(c.share * float64(to.Sub(from)))
+}
+
+func TestRun(t *testing.T) {
+	liveTraffic := funcSource(func(ctx context.Context, sink gate.Sink) error {
+		requests(sink, 50, nil)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	cases := []struct {
+		name    string
+		cfg     Config
+		cancel  bool
+		want    gate.Outcome
+		wantErr error
+		cover   float64
+	}{
+		{"replay with timestamps", Config{Source: funcSource(func(_ context.Context, sink gate.Sink) error {
+			requests(sink, 50, func(i int) time.Duration { return time.Duration(i) * 4 * time.Millisecond })
+			return nil
+		})}, false, gate.Pass, nil, 0.98},
+		{"replay shorter than the window is inconclusive", Config{Source: funcSource(func(_ context.Context, sink gate.Sink) error {
+			requests(sink, 50, func(i int) time.Duration { return time.Duration(i) * 2 * time.Millisecond })
+			return nil
+		})}, false, gate.Inconclusive, nil, 0.49},
+		{"replay of nothing is inconclusive", Config{Source: funcSource(func(context.Context, gate.Sink) error { return nil })}, false, gate.Inconclusive, nil, -1},
+		{"live window ends on the clock", Config{Live: true, Source: liveTraffic}, false, gate.Pass, nil, 1},
+		{"live coverage below the floor is never a pass", Config{Live: true, Source: coverageSource{liveTraffic, 0.5}}, false, gate.Inconclusive, nil, 0.5},
+		{"interrupted", Config{Live: true, Source: liveTraffic}, true, gate.Pass, ErrInterrupted, -1},
+		{"source failure is returned with what was seen", Config{Live: true, Source: funcSource(func(_ context.Context, sink gate.Sink) error {
+			requests(sink, 5, nil)
+			return errors.New("tap refused")
+		})}, false, gate.Inconclusive, errors.New("tap refused"), -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cfg := tc.cfg
+			cfg.Policy = testPolicy(200 * time.Millisecond)
+			if tc.cancel {
+				cfg.Policy.Window = time.Hour
+				time.AfterFunc(50*time.Millisecond, cancel)
+			}
+			res, err := Run(ctx, cfg)
+			if (err == nil) != (tc.wantErr == nil) || (err != nil && err.Error() != tc.wantErr.Error()) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if res == nil || res.Verdict == nil {
+				t.Fatal("no verdict")
+			}
+			if res.Verdict.Outcome != tc.want {
+				t.Errorf("outcome %v, want %v: %+v", res.Verdict.Outcome, tc.want, res.Verdict.Rules)
+			}
+			if tc.cover >= 0 {
+				if got := res.Verdict.Targets[0].Coverage; got < tc.cover-0.02 || got > tc.cover+0.02 {
+					t.Errorf("coverage %v, want about %v", got, tc.cover)
+				}
+			}
+			if tc.cancel && res.Verdict.Final {
+				t.Error("an interrupted verdict must not be final")
+			}
+		})
+	}
+}
+
+// TestProgress checks the runner reports the verdict so far while the
+// window runs, so live progress and early decisions can build on it.
+func TestProgress(t *testing.T) {
+	calls := 0
+	cfg := Config{
+		Policy: testPolicy(300 * time.Millisecond), Live: true, ProgressEvery: 20 * time.Millisecond,
+		Source: funcSource(func(ctx context.Context, sink gate.Sink) error {
+			requests(sink, 20, nil)
+			<-ctx.Done()
+			return nil
+		}),
+		Progress: func(v *gate.Verdict, _ time.Duration) {
+			calls++
+			if v.Final {
+				t.Error("progress verdict marked final")
+			}
+		},
+	}
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if calls == 0 {
+		t.Error("progress never called")
+	}
+}
