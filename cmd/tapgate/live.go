@@ -203,5 +203,5 @@ func publishFailure(cfg *runConfig, code int, err error, stdout io.Writer) {
 	if !ghactions.Detect(os.Getenv) {
 		return
 	}
-	ghactions.PublishError(ghactions.New(stdout, os.Getenv), code, err)
+	_ = ghactions.PublishError(ghactions.New(stdout, os.Getenv), code, err)
 }

@@ -16,7 +16,6 @@ type progress struct {
 	tty    bool
 	total  time.Duration
 	warmup time.Duration
-	last   time.Time
 	width  int
 }
 

@@ -157,7 +157,7 @@ func checkNamespace(ns string) error {
 // policy file (the -l flag).
 func CheckSelector(s string) error {
 	if _, err := labels.Parse(s); err != nil {
-		return fmt.Errorf("invalid label selector (%v): write comma-separated requirements, e.g. app=web,track!=canary", err)
+		return fmt.Errorf("invalid label selector (%w): write comma-separated requirements, e.g. app=web,track!=canary", err)
 	}
 	return nil
 }

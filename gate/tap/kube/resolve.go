@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,6 +38,10 @@ type Resolved struct {
 	Running     int // pods in phase Running
 	// Tappable counts meshed, tap-enabled, running pods: what tap can see.
 	Tappable int
+	// TappableNames are their names, sorted: a change means the tap must
+	// be re-opened, since Linkerd taps only the pods that existed when a
+	// tap began.
+	TappableNames []string
 }
 
 // Ref is the kubectl-style name of the target, e.g. "deployment/web".
@@ -104,8 +109,10 @@ func Resolve(ctx context.Context, cs kubernetes.Interface, t gate.Target, ns str
 		}
 		if meshed && !disabled && running {
 			r.Tappable++
+			r.TappableNames = append(r.TappableNames, p.Name)
 		}
 	}
+	sort.Strings(r.TappableNames)
 	if r.Tappable == 0 {
 		return r, noPodsError(label, r, t.LabelSelector)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -126,7 +127,15 @@ func TestResolve(t *testing.T) {
 				}
 			}
 			if tc.kind == 0 || tc.kind == NoPods {
-				if r == nil || *r != tc.want {
+				if r == nil {
+					t.Fatalf("Resolved = nil")
+				}
+				if len(r.TappableNames) != r.Tappable {
+					t.Errorf("TappableNames %q, Tappable %d", r.TappableNames, r.Tappable)
+				}
+				got := *r
+				got.TappableNames = nil
+				if !reflect.DeepEqual(got, tc.want) {
 					t.Errorf("Resolved = %+v\nwant %+v", r, &tc.want)
 				}
 			}
@@ -229,4 +238,46 @@ func guardCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // hang guard
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestPodChurn replaces the target's pod while it is tapped: Linkerd taps
+// only the pods that existed when the tap began, so the source must notice
+// and re-open the tap, and say so in the report.
+func TestPodChurn(t *testing.T) {
+	evs := sampleEvents()
+	srv, n := scripted(t, []step{{events: evs[:1]}, {events: evs[1:2]}})
+	defer srv.Close()
+	cs := fake.NewClientset(deployment("web"), pod("web-1", "web", meshed))
+	src, err := NewSource(tlsConfig(srv, ""), cs, []gate.Target{{Resource: gate.ResourceRef{Type: "deploy", Name: "web"}}}, "prod",
+		Options{PodPoll: 10 * time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	ctx, cancel := context.WithCancel(guardCtx(t))
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, rec) }()
+	rec.wait(t, 1)
+	if err := cs.CoreV1().Pods("prod").Delete(ctx, "web-1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Pods("prod").Create(ctx, pod("web-2", "web", meshed), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, 1) // the event of the re-opened tap
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	notes := rec.notesText()
+	if !strings.Contains(notes, "1 new (web-2), 1 gone (web-1)") || !strings.Contains(notes, "re-open") {
+		t.Errorf("pod change not reported:\n%s", notes)
+	}
+	if *n < 2 {
+		t.Errorf("%d tap requests; the tap should have been re-opened", *n)
+	}
+	if strings.Contains(notes, "broke after") {
+		t.Errorf("a deliberate re-open reported as a broken stream:\n%s", notes)
+	}
 }

@@ -9,8 +9,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -34,6 +36,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock for coverage intervals (default time.Now).
 	Now func() time.Time
+	// PodPoll is how often a target's pods are listed while it is tapped;
+	// when the set of tappable pods changes the tap is re-opened (default
+	// 2s; negative disables). Only with a clientset.
+	PodPoll time.Duration
 }
 
 // Source taps targets live through the tap.linkerd.io aggregated API. It
@@ -83,6 +89,9 @@ func NewSource(cfg *rest.Config, cs kubernetes.Interface, targets []gate.Target,
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.PodPoll == 0 {
+		opts.PodPoll = 2 * time.Second
 	}
 	if cfg == nil {
 		return nil, errors.New("kube: no REST config")
@@ -176,6 +185,7 @@ func (s *Source) note(n gate.Noter, i int, format string, args ...any) {
 // tap keeps target i's stream open until ctx ends or a permanent error.
 func (s *Source) tap(ctx context.Context, i int, sink gate.Sink, noter gate.Noter) error {
 	st := &s.streams[i]
+	var changed <-chan string
 	if s.cs != nil {
 		r, err := Resolve(ctx, s.cs, s.targets[i], s.ns)
 		var ke *Error
@@ -184,6 +194,9 @@ func (s *Source) tap(ctx context.Context, i int, sink gate.Sink, noter gate.Note
 			return nil
 		case err == nil:
 			s.note(noter, i, "%s: %s", st.label, r.summary())
+			if s.opts.PodPoll > 0 {
+				changed = s.watchPods(ctx, i, r.TappableNames)
+			}
 		case errors.As(err, &ke) && (ke.Kind == NotFound || ke.Kind == NoPods || ke.Kind == BadTarget):
 			ke.Target = st.label
 			return ke
@@ -203,9 +216,25 @@ func (s *Source) tap(ctx context.Context, i int, sink gate.Sink, noter gate.Note
 		cause    error // why the last attempt failed
 		attempts int   // failed attempts since the last open stream
 	)
+	reopen := false // the last stream was closed because the pods changed
 	for {
-		resp, err := s.connect(ctx, st, opened)
+		// Each connection has its own context: a change of the target's
+		// pods cancels it, and the loop re-opens the tap at once.
+		connCtx, cancelConn := context.WithCancel(ctx)
+		var podChange atomic.Pointer[string]
+		if changed != nil {
+			go func() {
+				select {
+				case msg := <-changed:
+					podChange.Store(&msg)
+					cancelConn()
+				case <-connCtx.Done():
+				}
+			}()
+		}
+		resp, err := s.connect(connCtx, st, opened)
 		if ctx.Err() != nil {
+			cancelConn()
 			if resp != nil {
 				resp.Body.Close()
 			}
@@ -216,10 +245,24 @@ func (s *Source) tap(ctx context.Context, i int, sink gate.Sink, noter gate.Note
 			}
 			return nil
 		}
+		if msg := podChange.Load(); msg != nil {
+			// The pods changed while connecting: connect again.
+			cancelConn()
+			if resp != nil {
+				resp.Body.Close()
+			}
+			s.note(noter, i, "%s; re-opening the tap", *msg)
+			continue
+		}
 		var ke *Error
 		if errors.As(err, &ke) {
-			ke.Target = st.label
-			return ke
+			if !(opened && ke.Kind == TapRefused) {
+				cancelConn()
+				ke.Target = st.label
+				return ke
+			}
+			// Mid-window, "no pods to tap" is a rollout between old and
+			// new pods, not a wrong target: keep trying.
 		}
 		if err != nil {
 			if attempts == 0 && !opened {
@@ -229,26 +272,35 @@ func (s *Source) tap(ctx context.Context, i int, sink gate.Sink, noter gate.Note
 			cause = err
 		} else {
 			start := s.opts.Now()
-			if opened {
+			switch {
+			case opened && !reopen:
 				msg := fmt.Sprintf("tap stream for %s broke after %s (%v); reconnected after %s",
 					st.label, round(lived), firstLine(broke), round(start.Sub(brokeAt)))
 				if attempts > 0 {
 					msg += fmt.Sprintf(" (%d failed attempts)", attempts)
 				}
 				s.note(noter, i, "%s", msg)
-			} else if attempts > 0 {
+			case attempts > 0:
 				s.note(noter, i, "tap stream for %s opened after %d failed attempts", st.label, attempts)
 			}
-			opened, attempts = true, 0
+			opened, attempts, reopen = true, 0, false
 			s.mark(i, start, true)
-			err = s.read(ctx, i, resp, sink)
+			err = s.read(connCtx, i, resp, sink)
 			brokeAt = s.opts.Now()
 			s.mark(i, brokeAt, false)
 			lived = brokeAt.Sub(start)
 			if ctx.Err() != nil {
+				cancelConn()
 				return nil
 			}
+			if msg := podChange.Load(); msg != nil {
+				cancelConn()
+				s.note(noter, i, "%s; the tap was re-opened to include them (Linkerd taps only the pods that exist when a tap begins)", *msg)
+				backoff, reopen = s.opts.MinBackoff, true
+				continue
+			}
 			if errors.As(err, &ke) {
+				cancelConn()
 				ke.Target = st.label
 				return ke
 			}
@@ -261,6 +313,7 @@ func (s *Source) tap(ctx context.Context, i int, sink gate.Sink, noter gate.Note
 				backoff = s.opts.MinBackoff
 			}
 		}
+		cancelConn()
 		// Full backoff with jitter in [backoff/2, backoff) so that many
 		// targets broken by one apiserver restart do not reconnect in step.
 		d := backoff/2 + rand.N(backoff/2+1)
@@ -521,4 +574,56 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// watchPods lists target i's pods every PodPoll while ctx lasts and sends a
+// description on the returned channel whenever the set of tappable pods
+// differs from the one the current tap was opened with. Lookup failures
+// are ignored: the tap itself reports what matters.
+func (s *Source) watchPods(ctx context.Context, i int, initial []string) <-chan string {
+	ch := make(chan string, 1)
+	go func() {
+		cur := initial
+		t := time.NewTicker(s.opts.PodPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			r, err := Resolve(ctx, s.cs, s.targets[i], s.ns)
+			if err != nil || slices.Equal(r.TappableNames, cur) {
+				continue
+			}
+			added, removed := diff(cur, r.TappableNames)
+			msg := fmt.Sprintf("pods of %s changed: %d new (%s), %d gone (%s)", s.streams[i].label,
+				len(added), strings.Join(added, ", "), len(removed), strings.Join(removed, ", "))
+			select {
+			case ch <- msg:
+				cur = r.TappableNames
+			case <-ctx.Done():
+				return
+			default:
+				// A change is already pending; it will re-open with the
+				// newest pods anyway. Report this one next time.
+			}
+		}
+	}()
+	return ch
+}
+
+// diff returns the names in b but not a, and in a but not b (both sorted).
+func diff(a, b []string) (added, removed []string) {
+	for _, n := range b {
+		if _, ok := slices.BinarySearch(a, n); !ok {
+			added = append(added, n)
+		}
+	}
+	for _, n := range a {
+		if _, ok := slices.BinarySearch(b, n); !ok {
+			removed = append(removed, n)
+		}
+	}
+	return added, removed
 }
