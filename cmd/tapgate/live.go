@@ -56,8 +56,21 @@ func liveConfigFrom(c *cli.Context) liveConfig {
 	}
 }
 
+// keepalive makes client-go detect a dead apiserver connection within 15s
+// instead of 45s: a tap stream has no heartbeat, so without HTTP/2 pings a
+// dead connection looks like an idle workload. Must run before the first
+// client is built (client-go caches transports); explicit settings win.
+func keepalive() {
+	for k, v := range map[string]string{"HTTP2_READ_IDLE_TIMEOUT_SECONDS": "10", "HTTP2_PING_TIMEOUT_SECONDS": "5"} {
+		if _, ok := os.LookupEnv(k); !ok {
+			_ = os.Setenv(k, v)
+		}
+	}
+}
+
 // kubeSource builds the live tap through the Kubernetes API.
 func kubeSource(cfg *runConfig, p *gate.Policy) (gate.Source, string, error) {
+	keepalive()
 	for _, t := range p.Targets {
 		if t.Resource.Name == "" && t.Resource.Type != "namespace" {
 			return nil, "", usageErr(fmt.Errorf("target %q names no resource: a live tap needs one; give TYPE/NAME on the command line (tapgate run --policy %s deploy/web) or resource: in the policy", t.Name, cfg.PolicyRef))

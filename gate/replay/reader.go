@@ -20,12 +20,15 @@ package replay
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"time"
@@ -94,6 +97,7 @@ type Reader struct {
 	addrs       map[string]netip.Addr
 
 	hdrs, trls []gate.Header
+	spans      []labelSpan
 
 	firstTS  time.Time
 	haveTS   bool
@@ -230,7 +234,7 @@ func (r *Reader) fill() bool {
 
 // ws skips whitespace, counting lines, and peeks at the next byte. It is
 // the hottest loop (pretty-printed input is mostly indentation), so it works
-// on locals.
+// on locals and skips runs of spaces eight bytes at a time.
 func (r *Reader) ws() (byte, bool) {
 	for {
 		buf, pos := r.buf[:r.end], r.pos
@@ -241,7 +245,18 @@ func (r *Reader) ws() (byte, bool) {
 				return c, true
 			}
 			switch c {
-			case ' ', '\t', '\r':
+			case ' ':
+				pos++
+				for pos+8 <= len(buf) {
+					x := binary.LittleEndian.Uint64(buf[pos:]) ^ spaces8
+					if x != 0 {
+						pos += bits.TrailingZeros64(x) >> 3
+						break
+					}
+					pos += 8
+				}
+				continue
+			case '\t', '\r':
 			case '\n':
 				r.line++
 				r.lineStart = r.base + int64(pos) + 1
@@ -258,6 +273,12 @@ func (r *Reader) ws() (byte, bool) {
 	}
 }
 
+const (
+	lsb8    = 0x0101010101010101
+	msb8    = 0x8080808080808080
+	spaces8 = lsb8 * ' '
+)
+
 // peek is ws that reports end of input as a truncation inside what.
 func (r *Reader) peek(inside string) (byte, error) {
 	if r.pos < r.end {
@@ -265,6 +286,10 @@ func (r *Reader) peek(inside string) (byte, error) {
 			return c, nil
 		}
 	}
+	return r.peekSlow(inside)
+}
+
+func (r *Reader) peekSlow(inside string) (byte, error) {
 	c, ok := r.ws()
 	if !ok {
 		return 0, r.errEOF(inside)
@@ -319,6 +344,15 @@ func (r *Reader) str(inside string) ([]byte, error) {
 	i := start
 	for {
 		buf := r.buf[:r.end]
+		// Eight bytes at a time up to the first byte that may end the
+		// plain scan; the byte loop below decides what it is.
+		for i+8 <= len(buf) {
+			if m := special8(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
 		for i < len(buf) {
 			c := buf[i]
 			if !strSpecial[c] {
@@ -345,6 +379,15 @@ func (r *Reader) str(inside string) ([]byte, error) {
 		start = r.pos
 		i = start + rel
 	}
+}
+
+// special8 flags (high bit of the byte) the bytes of x that are '"', '\\' or
+// control characters. The classic has-zero-byte test can also flag bytes
+// above a flagged one, never below it, so the lowest flag is exact.
+func special8(x uint64) uint64 {
+	q := x ^ (lsb8 * '"')
+	b := x ^ (lsb8 * '\\')
+	return ((q - lsb8) &^ q | (b - lsb8) &^ b | (x - lsb8*0x20) &^ x) & msb8
 }
 
 // strSpecial marks the bytes that end the fast scan of a string.
@@ -993,6 +1036,78 @@ func (r *Reader) labels(inside string) (map[string]string, error) {
 	if null, err := r.isNull(inside); null || err != nil {
 		return nil, err
 	}
+	if m, ok := r.knownSpan(); ok {
+		return m, nil
+	}
+	start := r.base + int64(r.pos)
+	m, err := r.parseLabels(inside)
+	if err == nil && start >= r.base {
+		r.rememberSpan(r.buf[start-r.base:r.pos], m)
+	}
+	return m, err
+}
+
+// A labelSpan is the exact text of a label object already decoded: a pod's
+// metadata repeats on every one of its events, byte for byte, so the next
+// occurrence is recognized by comparing bytes instead of parsing it again.
+// A complete JSON object that matches the input byte for byte decodes the
+// same way, so this changes nothing but speed.
+type labelSpan struct {
+	raw    []byte
+	m      map[string]string
+	lines  int // newlines in raw
+	lastNL int // index of the last newline in raw, -1 for none
+}
+
+const (
+	maxSpans    = 32   // most recently seen label objects kept
+	maxSpanSize = 4096 // longer objects are always parsed
+)
+
+// knownSpan consumes a label object at pos that is one of the remembered
+// spans, most recently used first.
+func (r *Reader) knownSpan() (map[string]string, bool) {
+	if len(r.spans) == 0 {
+		return nil, false
+	}
+	if r.end-r.pos < maxSpanSize && !r.eof {
+		r.fill()
+	}
+	in := r.buf[r.pos:r.end]
+	for i := range r.spans {
+		sp := &r.spans[i]
+		if !bytes.HasPrefix(in, sp.raw) {
+			continue
+		}
+		if sp.lines > 0 {
+			r.line += sp.lines
+			r.lineStart = r.base + int64(r.pos+sp.lastNL) + 1
+		}
+		r.pos += len(sp.raw)
+		m := sp.m
+		if i > 0 {
+			hit := *sp
+			copy(r.spans[1:i+1], r.spans[:i])
+			r.spans[0] = hit
+		}
+		return m, true
+	}
+	return nil, false
+}
+
+func (r *Reader) rememberSpan(raw []byte, m map[string]string) {
+	if len(raw) > maxSpanSize || len(raw) < 2 {
+		return
+	}
+	sp := labelSpan{raw: bytes.Clone(raw), m: m, lines: bytes.Count(raw, []byte{'\n'}), lastNL: bytes.LastIndexByte(raw, '\n')}
+	if len(r.spans) < maxSpans {
+		r.spans = append(r.spans, labelSpan{})
+	}
+	copy(r.spans[1:], r.spans[:len(r.spans)-1])
+	r.spans[0] = sp
+}
+
+func (r *Reader) parseLabels(inside string) (map[string]string, error) {
 	r.kv = r.kv[:0]
 	n := 0
 	err := r.object(inside, func(key []byte) error {

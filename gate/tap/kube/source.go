@@ -57,6 +57,9 @@ type Source struct {
 
 	mu   sync.Mutex
 	open [][]interval // per target, the intervals its stream was open
+
+	events []atomic.Uint64 // per target, events received
+	proto  []atomic.Value  // per target, the protocol of the last stream
 }
 
 // stream is what Run needs per target, prepared once by NewSource.
@@ -108,6 +111,8 @@ func NewSource(cfg *rest.Config, cs kubernetes.Interface, targets []gate.Target,
 		ns:      ns,
 		opts:    opts,
 		open:    make([][]interval, len(targets)),
+		events:  make([]atomic.Uint64, len(targets)),
+		proto:   make([]atomic.Value, len(targets)),
 	}
 	if s.client == nil {
 		c := rest.CopyConfig(cfg)
@@ -243,6 +248,7 @@ func (s *Source) tap(ctx context.Context, i int, sink gate.Sink, noter gate.Note
 					Msg:  fmt.Sprintf("the tap stream never opened (%d attempts, last: %v)", attempts, firstLine(cause)),
 					Hint: "check that the apiserver is reachable and the tap API is healthy: linkerd viz check"}
 			}
+			s.noteSilent(noter, i, opened)
 			return nil
 		}
 		if msg := podChange.Load(); msg != nil {
@@ -291,6 +297,7 @@ func (s *Source) tap(ctx context.Context, i int, sink gate.Sink, noter gate.Note
 			lived = brokeAt.Sub(start)
 			if ctx.Err() != nil {
 				cancelConn()
+				s.noteSilent(noter, i, true)
 				return nil
 			}
 			if msg := podChange.Load(); msg != nil {
@@ -524,7 +531,12 @@ func (s *Source) read(ctx context.Context, i int, resp *http.Response, sink gate
 		stop()
 		resp.Body.Close()
 	}()
-	fr := wire.NewFrameReader(resp.Body)
+	s.proto[i].Store(resp.Proto)
+	// The Decoder turns the tap server's frames straight into events (the
+	// generated protobuf code costs ten times as much per event); a frame
+	// it does not decode to an event takes the general path below.
+	dec := wire.NewDecoder(resp.Body)
+	fr := dec.Frames()
 	var pe pb.TapEvent
 	for {
 		b, err := fr.Next()
@@ -539,6 +551,14 @@ func (s *Source) read(ctx context.Context, i int, resp *http.Response, sink gate
 		if err != nil {
 			return err
 		}
+		ev := new(gate.Event)
+		if err := dec.Decode(b, ev); err == nil && ev.Kind != 0 {
+			s.events[i].Add(1)
+			s.sinkMu.Lock()
+			sink.Observe(i, ev)
+			s.sinkMu.Unlock()
+			continue
+		}
 		if err := wire.DecodeEvent(b, &pe); err != nil || pe.GetHttp() == nil {
 			// The tap server reports a failure mid-stream as an ApiError
 			// frame on the already-200 response; reopen the stream.
@@ -551,14 +571,7 @@ func (s *Source) read(ctx context.Context, i int, resp *http.Response, sink gate
 			}
 			continue
 		}
-		ev := new(gate.Event)
-		wire.ToEvent(&pe, ev)
-		if ev.Kind == 0 {
-			continue
-		}
-		s.sinkMu.Lock()
-		sink.Observe(i, ev)
-		s.sinkMu.Unlock()
+		// An http event of no kind tapgate knows: nothing to count.
 	}
 }
 
@@ -626,4 +639,23 @@ func diff(a, b []string) (added, removed []string) {
 		}
 	}
 	return added, removed
+}
+
+// noteSilent explains a target whose open tap carried no event at all.
+// Linkerd's tap has no heartbeat, so silence alone cannot tell an idle
+// workload from a dead connection; the transport's keepalive can. Over
+// HTTP/2 client-go pings an idle connection (HTTP2_READ_IDLE_TIMEOUT_SECONDS,
+// tapgate sets 10s unless given) and drops it when a ping goes unanswered
+// (HTTP2_PING_TIMEOUT_SECONDS, 5s), which breaks the stream and is reported
+// as a reconnect; a stream that stayed open therefore was alive and idle.
+func (s *Source) noteSilent(n gate.Noter, i int, opened bool) {
+	if !opened || s.events[i].Load() > 0 {
+		return
+	}
+	proto, _ := s.proto[i].Load().(string)
+	how := "its TCP connection stayed up (TCP keepalive)"
+	if strings.HasPrefix(proto, "HTTP/2") {
+		how = "its HTTP/2 connection answered keepalive pings"
+	}
+	s.note(n, i, "the tap stream of %s was open and %s, but carried no events: no requests that tap can see reached its pods (an idle workload, not a dead connection)", s.streams[i].label, how)
 }
