@@ -172,7 +172,11 @@ func (c *Classification) Failed(r *Request) bool {
 	}
 	for i := range c.Ignore {
 		ig := &c.Ignore[i]
-		if !ig.Route.Matches(r.Method, r.Authority, r.Path) {
+		if r.ignoreKnown {
+			if i >= 64 || r.ignoreRoutes&(1<<uint(i)) == 0 {
+				continue
+			}
+		} else if !ig.Route.Matches(r.Method, r.Authority, r.Path) {
 			continue
 		}
 		for _, w := range ig.When {

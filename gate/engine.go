@@ -55,6 +55,7 @@ type pending struct {
 	hasInit                      bool
 	warm                         bool
 	grpc                         int32
+	ignoreRoutes                 uint64 // bit i: Classification.Ignore[i] route matched
 	routes                       uint64 // bit i: rules[i] route matched
 }
 
@@ -76,6 +77,9 @@ func NewEngine(p *Policy, limits Limits) (*Engine, error) {
 	}
 	if limits.MaxPods <= 0 {
 		limits.MaxPods = DefaultLimits.MaxPods
+	}
+	if n := len(p.Classification.Ignore); n > 64 {
+		return nil, fmt.Errorf("classification.ignore has %d entries; at most 64 are supported", n)
 	}
 	e := &Engine{p: p, limits: limits}
 	for i := range p.Targets {
@@ -187,16 +191,23 @@ func (e *Engine) requestInit(ts *targetState, key streamKey, ev *Event) {
 		}
 	}
 	p := pending{
-		method:    ev.Method,
-		authority: ev.Authority,
-		path:      ev.Path,
-		pod:       ev.Pod(),
+		method:    bounded(ev.Method),
+		authority: bounded(ev.Authority),
+		path:      bounded(ev.Path),
+		pod:       bounded(ev.Pod()),
 		grpc:      -1,
 		warm:      ev.HasTime && ev.At < e.p.Warmup,
 	}
+	// Routes are matched now, on the full strings; only bounded copies
+	// are kept while the request is in flight.
+	for i := range e.p.Classification.Ignore {
+		if i < 64 && e.p.Classification.Ignore[i].Route.Matches(ev.Method, ev.Authority, ev.Path) {
+			p.ignoreRoutes |= 1 << uint(i)
+		}
+	}
 	if !p.warm {
 		for _, rs := range ts.rules {
-			if rs.r.Route.Matches(p.method, p.authority, p.path) {
+			if rs.r.Route.Matches(ev.Method, ev.Authority, ev.Path) {
 				p.routes |= rs.bit
 				rs.started++
 			}
@@ -219,6 +230,9 @@ func (e *Engine) complete(ts *targetState, p *pending, ev *Event) {
 		GRPC:      p.grpc,
 		Latency:   p.latency,
 		Duration:  ev.SinceRequestInit,
+
+		ignoreKnown:  true,
+		ignoreRoutes: p.ignoreRoutes,
 	}
 	r.HasLatency = p.hasInit
 	switch ev.EOS.Kind {
@@ -540,4 +554,18 @@ func condList(cs []Cond) string {
 		parts[i] = c.String()
 	}
 	return strings.Join(parts, " or ")
+}
+
+// maxKeptString bounds each string kept per in-flight request, so hostile
+// traffic (megabyte paths or authorities) cannot multiply memory by the
+// in-flight limit.
+const maxKeptString = 1024
+
+// bounded returns s, or a copy of its first maxKeptString bytes that does
+// not keep the original (possibly huge) backing array alive.
+func bounded(s string) string {
+	if len(s) <= maxKeptString {
+		return s
+	}
+	return strings.Clone(s[:maxKeptString])
 }

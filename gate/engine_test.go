@@ -6,6 +6,8 @@ import (
 	"math/rand"
 	"net/netip"
 	"regexp"
+	"runtime"
+	"strings"
 	"sort"
 	"testing"
 	"time"
@@ -519,4 +521,34 @@ func BenchmarkIngest(b *testing.B) {
 		e.Observe(0, evs[i%len(evs)])
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestHugeStringsBounded: requests in flight with megabyte paths and
+// authorities must not keep megabytes each, while route matching and
+// ignore rules still see the full path.
+func TestHugeStringsBounded(t *testing.T) {
+	p := testPolicy(Rule{Name: "tail", Kind: ErrorRate, Max: 0.5, Route: &Route{Path: regexp.MustCompile("END$")}})
+	p.Classification.Ignore = []IgnoreRule{{When: []Cond{{Kind: CondStatus, Code: 503}}, Route: &Route{Path: regexp.MustCompile("IGNORED$")}}}
+	e, _ := NewEngine(p, Limits{})
+	const n, size = 200, 1 << 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 0; i < n; i++ {
+		// A distinct string per request, as a decoder would allocate.
+		path := "/" + strings.Repeat("x", size) + fmt.Sprint(i) + "END"
+		e.Observe(0, tapReq{pod: "p", stream: uint64(i), path: path}.events()[0])
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 16<<20 {
+		t.Errorf("heap grew %d MiB for %d in-flight requests with 1 MiB paths", grown>>20, n)
+	}
+	// Route and ignore matching used the full paths.
+	feed(t, e, []tapReq{{pod: "p", stream: 10000, path: "/" + strings.Repeat("y", size) + "IGNORED", status: 503}})
+	feed(t, e, []tapReq{{pod: "p", stream: 10001, path: "/" + strings.Repeat("y", size) + "END", status: 200}})
+	v := e.Evaluate(time.Minute, true)
+	if v.Targets[0].Failures != 0 || v.Targets[0].Requests != 2 || v.Rules[0].Samples != 1 {
+		t.Errorf("failures=%d requests=%d tail samples=%d", v.Targets[0].Failures, v.Targets[0].Requests, v.Rules[0].Samples)
+	}
 }

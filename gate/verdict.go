@@ -56,6 +56,12 @@ type Request struct {
 	Duration   time.Duration // ResponseEnd.since_request_init
 
 	Failed bool
+
+	// ignoreKnown says ignoreRoutes holds, per Classification.Ignore
+	// entry, whether its route matched the full request (the engine
+	// matches at RequestInit and keeps only a bounded copy of the path).
+	ignoreKnown  bool
+	ignoreRoutes uint64
 }
 
 // Interval is a two-sided confidence interval.
