@@ -99,21 +99,9 @@ func mdContext(b *bytes.Buffer, v *gate.Verdict, meta Meta) {
 			fmt.Fprintf(b, "- **%s:** %s\n", k, mdText(val))
 		}
 	}
-	kv("source", cleanSource(meta.Source))
-	kv("policy file", meta.PolicyFile)
-	if !meta.StartTime.IsZero() {
-		kv("started", meta.StartTime.UTC().Format("2006-01-02T15:04:05Z07:00"))
+	for _, f := range contextFields(v, meta, "policy file") {
+		kv(f[0], f[1])
 	}
-	if v.TimeKnown {
-		t := "window " + gate.FormatDuration(v.Window) + ", evaluated " + gate.FormatDuration(v.Elapsed) + " (after warmup)"
-		if !v.Final {
-			t += ", window still open"
-		}
-		kv("time", t)
-	} else {
-		kv("time", "unknown: the recording carries no event times, so warmup was not applied and request rates are unavailable")
-	}
-	kv("tapgate", meta.Version)
 }
 
 func mdTargetRows(v *gate.Verdict) [][]string {

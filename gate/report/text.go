@@ -148,21 +148,29 @@ func writeContext(b *bytes.Buffer, v *gate.Verdict, meta Meta) {
 			fmt.Fprintf(b, "%-9s %s\n", k+":", line(val))
 		}
 	}
-	kv("source", cleanSource(meta.Source))
-	kv("policy", meta.PolicyFile)
+	for _, f := range contextFields(v, meta, "policy") {
+		kv(f[0], f[1])
+	}
+}
+
+// contextFields are the report's context lines, shared by the text and
+// Markdown reports: where the traffic came from and which time it covers.
+// Empty values are skipped by the writers.
+func contextFields(v *gate.Verdict, meta Meta, policyKey string) [][2]string {
+	f := [][2]string{{"source", cleanSource(meta.Source)}, {policyKey, meta.PolicyFile}}
 	if !meta.StartTime.IsZero() {
-		kv("started", meta.StartTime.UTC().Format("2006-01-02T15:04:05Z07:00"))
+		f = append(f, [2]string{"started", meta.StartTime.UTC().Format("2006-01-02T15:04:05Z07:00")})
 	}
 	if v.TimeKnown {
 		w := "window " + gate.FormatDuration(v.Window) + ", evaluated " + gate.FormatDuration(v.Elapsed) + " (after warmup)"
 		if !v.Final {
 			w += ", window still open"
 		}
-		kv("time", w)
+		f = append(f, [2]string{"time", w})
 	} else {
-		kv("time", "unknown: the recording carries no event times, so warmup was not applied and request rates are unavailable")
+		f = append(f, [2]string{"time", "unknown: the recording carries no event times, so warmup was not applied and request rates are unavailable"})
 	}
-	kv("tapgate", meta.Version)
+	return append(f, [2]string{"tapgate", meta.Version})
 }
 
 func newTable(b *bytes.Buffer) *tabwriter.Writer {
