@@ -91,6 +91,9 @@ func runDemo(ctx context.Context, cfg *runConfig, scenario string, stdout, stder
 	if p.Window <= 0 {
 		return usageErr(errors.New("the demo needs a window: set --window"))
 	}
+	if err := checkTiming(p); err != nil {
+		return usageErr(err)
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

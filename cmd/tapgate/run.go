@@ -167,6 +167,9 @@ func loadPolicy(cfg *runConfig) (*gate.Policy, []byte, error) {
 	if cfg.Warmup > 0 {
 		p.Warmup = cfg.Warmup
 	}
+	if err := checkTiming(p); err != nil {
+		return nil, nil, err
+	}
 	if cfg.OnInconc != "" {
 		o, ok := gate.ParseOutcome(cfg.OnInconc)
 		if !ok {
@@ -309,4 +312,13 @@ func writeReports(cfg *runConfig, v *gate.Verdict, meta report.Meta, stdout, std
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// checkTiming re-checks what the policy loader checks, after --window and
+// --warmup have overridden the file.
+func checkTiming(p *gate.Policy) error {
+	if p.Window > 0 && p.Warmup >= p.Window {
+		return fmt.Errorf("warmup (%s) must be shorter than window (%s): the window is evaluated after the warmup; check --window and --warmup", p.Warmup, p.Window)
+	}
+	return nil
 }

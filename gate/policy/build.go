@@ -144,7 +144,7 @@ func (d *decoder) buildSpec(s *Spec, p *gate.Policy) {
 	if s.Warmup != nil {
 		p.Warmup = s.Warmup.Value
 		if s.Window != nil && s.Window.Value > 0 && p.Warmup >= s.Window.Value {
-			d.errPath("spec.warmup", "warmup (%s) must be shorter than window (%s), or nothing is evaluated: shorten warmup or lengthen window", formatDuration(p.Warmup), formatDuration(s.Window.Value))
+			d.errPath("spec.warmup", "warmup (%s) must be shorter than window (%s): the window is evaluated after the warmup, and a longer warmup usually means the two were swapped", formatDuration(p.Warmup), formatDuration(s.Window.Value))
 		}
 	}
 	if s.MinRequests != nil {
