@@ -119,6 +119,11 @@ func NewEngine(p *Policy, limits Limits) (*Engine, error) {
 // Policy returns the policy the engine evaluates.
 func (e *Engine) Policy() *Policy { return e.p }
 
+// LiveClock tells the engine that time is known even before any event:
+// a live tap stamps every arrival, so zero events over a window means zero
+// requests in that window, not a recording without timestamps.
+func (e *Engine) LiveClock() { e.sawTime = true }
+
 // SetCoverage records the share of the window target i was actually tapped.
 func (e *Engine) SetCoverage(i int, c float64) {
 	if i < 0 || i >= len(e.targets) {

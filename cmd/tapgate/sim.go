@@ -49,7 +49,12 @@ func simCommand() *cli.Command {
 			w := c.App.ErrWriter
 			fmt.Fprintf(w, "tapgate sim: scenario %s: %s\n", sc.Name, inventory(s))
 			fmt.Fprintf(w, "tapgate sim: serving the tap API at http://%s until interrupted; try:\n", addr)
-			fmt.Fprintf(w, "  tapgate run deploy/checkout-canary -n shop --tap-url http://%s --window 20s --min-success-rate 99%% --max-latency p99=300ms\n", addr)
+			for _, p := range s.Pods() {
+				if p.Meshed {
+					fmt.Fprintf(w, "  tapgate run %s -n %s --tap-url http://%s --window 20s --min-success-rate 99%% --max-latency p99=300ms\n", p.Owner, p.Namespace, addr)
+					break
+				}
+			}
 			err = s.Run(ctx)
 			if err != nil {
 				return infraErr(err)

@@ -56,6 +56,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Start: now(), Engine: eng}
+	if cfg.Live {
+		eng.LiveClock()
+	}
 	p := cfg.Policy
 	total := p.Warmup + p.Window
 

@@ -237,6 +237,10 @@ func (s *Source) tap(ctx context.Context, i int, sink gate.Sink, noter gate.Note
 				}
 			}()
 		}
+		// Coverage starts when the request is sent: a tap server sends its
+		// response headers with the first event, so for a quiet target the
+		// 200 may arrive seconds after the tap began.
+		sent := s.opts.Now()
 		resp, err := s.connect(connCtx, st, opened)
 		if ctx.Err() != nil {
 			cancelConn()
@@ -247,6 +251,9 @@ func (s *Source) tap(ctx context.Context, i int, sink gate.Sink, noter gate.Note
 				return &Error{Kind: Unreachable, Target: st.label,
 					Msg:  fmt.Sprintf("the tap stream never opened (%d attempts, last: %v)", attempts, firstLine(cause)),
 					Hint: "check that the apiserver is reachable and the tap API is healthy: linkerd viz check"}
+			}
+			if !opened {
+				s.note(noter, i, "the tap request for %s had no answer when the window ended: a tap server sends nothing until the first event, so either no request reached the target's pods or the tap server is not answering (linkerd viz check); coverage is counted as 0", st.label)
 			}
 			s.noteSilent(noter, i, opened)
 			return nil
@@ -277,7 +284,7 @@ func (s *Source) tap(ctx context.Context, i int, sink gate.Sink, noter gate.Note
 			attempts++
 			cause = err
 		} else {
-			start := s.opts.Now()
+			start := sent
 			switch {
 			case opened && !reopen:
 				msg := fmt.Sprintf("tap stream for %s broke after %s (%v); reconnected after %s",

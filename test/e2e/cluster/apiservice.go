@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -281,7 +282,7 @@ func availableCondition(u *unstructured.Unstructured) (status, message string) {
 // GrantTap gives user the right Linkerd's tap needs on resource (plural,
 // e.g. "deployments" or "namespaces") in namespace ns: verb watch on
 // tap.linkerd.io <resource>/tap, through a Role and RoleBinding named
-// tapgate-e2e-<user>-<resource>.
+// tapgate-e2e-<user>-<resource>. It returns once the grant is in force.
 func (c *Cluster) GrantTap(t testing.TB, ns, user, resource string) {
 	t.Helper()
 	cs := c.Clientset(t, UserAdmin)
@@ -307,6 +308,41 @@ func (c *Cluster) GrantTap(t testing.TB, ns, user, resource string) {
 	}
 	if _, err := cs.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("e2e cluster: create rolebinding %s/%s: %v", ns, name, err)
+	}
+	// The RBAC authorizer reads roles from an informer cache: wait until
+	// the grant is in force, or the next request may still be denied.
+	if err := c.WaitAllowed(ctx, user, authorizationv1.ResourceAttributes{
+		Namespace: ns, Verb: "watch", Group: TapGroup, Resource: resource, Subresource: "tap",
+	}); err != nil {
+		t.Fatalf("e2e cluster: GrantTap: %v", err)
+	}
+}
+
+// WaitAllowed waits until the apiserver authorizes user for attrs (a
+// SubjectAccessReview says allowed). RBAC changes take effect through an
+// informer cache, a moment after the Role or RoleBinding is written.
+func (c *Cluster) WaitAllowed(ctx context.Context, user string, attrs authorizationv1.ResourceAttributes) error {
+	cs, err := kubernetes.NewForConfig(c.AdminConfig())
+	if err != nil {
+		return err
+	}
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: &attrs}}
+	var last string
+	for {
+		res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+		switch {
+		case err != nil:
+			last = err.Error()
+		case res.Status.Allowed:
+			return nil
+		default:
+			last = "denied: " + res.Status.Reason
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s is still not allowed to %s %s/%s in %q (last: %s)", user, attrs.Verb, attrs.Resource, attrs.Subresource, attrs.Namespace, last)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
