@@ -7,8 +7,8 @@ import (
 	"net/netip"
 	"regexp"
 	"runtime"
-	"strings"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )

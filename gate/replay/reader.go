@@ -387,7 +387,7 @@ func (r *Reader) str(inside string) ([]byte, error) {
 func special8(x uint64) uint64 {
 	q := x ^ (lsb8 * '"')
 	b := x ^ (lsb8 * '\\')
-	return ((q - lsb8) &^ q | (b - lsb8) &^ b | (x - lsb8*0x20) &^ x) & msb8
+	return ((q-lsb8)&^q | (b-lsb8)&^b | (x-lsb8*0x20)&^x) & msb8
 }
 
 // strSpecial marks the bytes that end the fast scan of a string.
