@@ -188,11 +188,13 @@ func (e *Engine) Observe(i int, ev *Event) {
 }
 
 func (e *Engine) requestInit(ts *targetState, key streamKey, ev *Event) {
-	if _, dup := ts.inflight[key]; !dup && len(ts.inflight) >= e.limits.MaxInFlight {
-		for k := range ts.inflight {
-			delete(ts.inflight, k)
-			ts.evicted++
-			break
+	if len(ts.inflight) >= e.limits.MaxInFlight {
+		if _, dup := ts.inflight[key]; !dup {
+			for k := range ts.inflight {
+				delete(ts.inflight, k)
+				ts.evicted++
+				break
+			}
 		}
 	}
 	p := pending{

@@ -26,6 +26,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math"
 	"math/bits"
@@ -92,6 +93,8 @@ type Reader struct {
 	kv      []byte // metadata pairs of the map being read, for interning
 
 	strs        map[string]string
+	seed        maphash.Seed
+	seen        *[4096]uint64 // hashes of values seen once, see seenBefore
 	internBytes int
 	maps        map[string]map[string]string
 	addrs       map[string]netip.Addr
@@ -116,6 +119,8 @@ func NewReader(r io.Reader, file string) (*Reader, error) {
 		buf:   make([]byte, initialBuf),
 		line:  1,
 		strs:  make(map[string]string),
+		seed:  maphash.MakeSeed(),
+		seen:  new([4096]uint64),
 		maps:  make(map[string]map[string]string),
 		addrs: make(map[string]netip.Addr),
 	}
@@ -289,6 +294,11 @@ func (r *Reader) peek(inside string) (byte, error) {
 	return r.peekSlow(inside)
 }
 
+// at reports whether the next byte, with no whitespace before it, is c:
+// the fast path of the token checks below (pretty-printed input has the
+// colon right after the key and the opening quote right after indentation).
+func (r *Reader) at(c byte) bool { return r.pos < r.end && r.buf[r.pos] == c }
+
 func (r *Reader) peekSlow(inside string) (byte, error) {
 	c, ok := r.ws()
 	if !ok {
@@ -298,6 +308,10 @@ func (r *Reader) peekSlow(inside string) (byte, error) {
 }
 
 func (r *Reader) expect(want byte, inside string) error {
+	if r.at(want) {
+		r.pos++
+		return nil
+	}
 	c, err := r.peek(inside)
 	if err != nil {
 		return err
@@ -312,6 +326,10 @@ func (r *Reader) expect(want byte, inside string) error {
 // more handles the separator after a member or element: it consumes ',' and
 // reports true, or consumes the closing byte and reports false.
 func (r *Reader) more(closing byte, inside string) (bool, error) {
+	if r.at(',') {
+		r.pos++
+		return true, nil
+	}
 	c, err := r.peek(inside)
 	if err != nil {
 		return false, err
@@ -332,12 +350,14 @@ func (r *Reader) more(closing byte, inside string) (bool, error) {
 // str reads a JSON string at the current position. The returned bytes are
 // only valid until the next read.
 func (r *Reader) str(inside string) ([]byte, error) {
-	c, err := r.peek(inside)
-	if err != nil {
-		return nil, err
-	}
-	if c != '"' {
-		return nil, r.errHere(fmt.Sprintf("expected a string in %s, found %s", inside, describe(c)))
+	if !r.at('"') {
+		c, err := r.peek(inside)
+		if err != nil {
+			return nil, err
+		}
+		if c != '"' {
+			return nil, r.errHere(fmt.Sprintf("expected a string in %s, found %s", inside, describe(c)))
+		}
 	}
 	r.pos++
 	start := r.pos
@@ -499,11 +519,29 @@ func (r *Reader) intern(b []byte) string {
 		return s
 	}
 	s := string(b)
+	if !r.seenBefore(b) {
+		// Kept from its second sighting on: values that never repeat
+		// (request ids) would fill the table with entries that cost
+		// cache misses on every lookup and never hit.
+		return s
+	}
 	if len(r.strs) < internMax && r.internBytes+len(s) <= internMaxBytes {
 		r.strs[s] = s
 		r.internBytes += len(s)
 	}
 	return s
+}
+
+// seenBefore reports whether b was (probably) seen recently, and notes it:
+// a direct-mapped table of hashes. A collision only costs an intern entry.
+func (r *Reader) seenBefore(b []byte) bool {
+	h := maphash.Bytes(r.seed, b) | 1
+	slot := &r.seen[h&(uint64(len(r.seen))-1)]
+	if *slot == h {
+		return true
+	}
+	*slot = h
+	return false
 }
 
 func (r *Reader) strValue(inside string) (string, error) {
@@ -518,6 +556,9 @@ func (r *Reader) strValue(inside string) (string, error) {
 
 // isNull consumes a null literal if one is next.
 func (r *Reader) isNull(inside string) (bool, error) {
+	if r.at('{') || r.at('"') {
+		return false, nil
+	}
 	c, err := r.peek(inside)
 	if err != nil || c != 'n' {
 		return false, err
@@ -733,7 +774,14 @@ func (r *Reader) object(inside string, member func(key []byte) error) error {
 }
 
 // colon consumes the ':' after a key.
-func (r *Reader) colon(inside string) error { return r.expect(':', inside) }
+func (r *Reader) colon(inside string) error {
+	// Pretty-printed input: ": " then the value.
+	if p := r.pos; r.end-p >= 3 && r.buf[p] == ':' && r.buf[p+1] == ' ' && r.buf[p+2] > ' ' {
+		r.pos = p + 2
+		return nil
+	}
+	return r.expect(':', inside)
+}
 
 // --- the event ---------------------------------------------------------------
 

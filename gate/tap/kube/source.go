@@ -155,7 +155,9 @@ func targetLabel(t gate.Target) string {
 // Run taps every target concurrently until ctx is done. It returns nil when
 // ctx ends, or the first permanent error (*Error), after stopping the other
 // streams. A target whose stream never opened before ctx ended because of
-// transient failures yields an *Error of kind Unreachable.
+// transient failures yields an *Error of kind Unreachable. The *Event
+// passed to sink.Observe is reused after Observe returns; its strings,
+// headers and label maps may be kept (label maps must not be modified).
 func (s *Source) Run(ctx context.Context, sink gate.Sink) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -545,6 +547,7 @@ func (s *Source) read(ctx context.Context, i int, resp *http.Response, sink gate
 	dec := wire.NewDecoder(resp.Body)
 	fr := dec.Frames()
 	var pe pb.TapEvent
+	var ev gate.Event // reused: see Run
 	for {
 		b, err := fr.Next()
 		if errors.Is(err, io.EOF) {
@@ -558,11 +561,10 @@ func (s *Source) read(ctx context.Context, i int, resp *http.Response, sink gate
 		if err != nil {
 			return err
 		}
-		ev := new(gate.Event)
-		if err := dec.Decode(b, ev); err == nil && ev.Kind != 0 {
+		if err := dec.Decode(b, &ev); err == nil && ev.Kind != 0 {
 			s.events[i].Add(1)
 			s.sinkMu.Lock()
-			sink.Observe(i, ev)
+			sink.Observe(i, &ev)
 			s.sinkMu.Unlock()
 			continue
 		}

@@ -36,8 +36,9 @@ type recorder struct {
 func newRecorder() *recorder { return &recorder{got: make(chan struct{}, 1024)} }
 
 func (r *recorder) Observe(i int, ev *gate.Event) {
+	e := *ev // the source reuses ev after Observe returns
 	r.mu.Lock()
-	r.events = append(r.events, ev)
+	r.events = append(r.events, &e)
 	r.mu.Unlock()
 	r.got <- struct{}{}
 }

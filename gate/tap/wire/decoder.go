@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net/netip"
 	"time"
@@ -31,12 +32,29 @@ type Decoder struct {
 	labels    map[string]map[string]string // by sorted entries
 	raw       map[string]map[string]string // by encoded bytes
 	strs      map[string]string
+	hdrSlots  [256]recentHeader
+	seed      maphash.Seed
+	seen      *[4096]uint64 // hashes of values seen once, see seenBefore
+	recent    [64]recentLabels
 	kvs       []kv
 	key       []byte
 	fallbacks int
 }
 
 type kv struct{ k, v []byte }
+
+// recentHeader is a header entry decoded recently, by its encoded bytes.
+type recentHeader struct {
+	raw []byte
+	h   gate.Header
+	ok  bool
+}
+
+// recentLabels is a label set decoded recently, by its encoded bytes.
+type recentLabels struct {
+	raw []byte
+	m   map[string]string
+}
 
 // Bounds on the caches: enough for every peer of a large deployment, small
 // enough that a stream of unique values cannot grow memory. A full cache is
@@ -45,6 +63,7 @@ const (
 	maxLabelSets  = 4096
 	maxInterned   = 8192
 	maxInternSize = 128
+	maxRecentSize = 2048 // bytes of one encoded label set in d.recent
 )
 
 // NewDecoder returns a Decoder reading frames from r.
@@ -54,6 +73,8 @@ func NewDecoder(r io.Reader) *Decoder {
 		labels: make(map[string]map[string]string),
 		raw:    make(map[string]map[string]string),
 		strs:   make(map[string]string),
+		seed:   maphash.MakeSeed(),
+		seen:   new([4096]uint64),
 	}
 }
 
@@ -158,23 +179,44 @@ type wireField struct {
 }
 
 // next consumes one field from *b. Groups are left to the general decoder.
-// Most fields of a tap event have a one-byte tag and a one-byte length or
-// value; that case is decoded inline.
+// Every field of a tap event has a one-byte tag; that case is decoded
+// inline, with the common one-byte lengths and values first.
 func next(b *[]byte) (wireField, bool) {
 	p := *b
-	if len(p) >= 2 && p[0] < 0x80 && p[0] >= 8 && p[1] < 0x80 {
+	if len(p) >= 2 && p[0] < 0x80 && p[0] >= 8 {
 		num, typ := protowire.Number(p[0]>>3), protowire.Type(p[0]&7)
 		switch typ {
 		case protowire.BytesType:
-			n := int(p[1])
-			if len(p)-2 < n {
+			n, m := uint64(p[1]), 1
+			if n >= 0x80 {
+				n, m = protowire.ConsumeVarint(p[1:])
+				if m < 0 {
+					return wireField{}, false
+				}
+			}
+			if uint64(len(p)-1-m) < n {
 				return wireField{}, false
 			}
-			*b = p[2+n:]
-			return wireField{num: num, typ: typ, b: p[2 : 2+n]}, true
+			end := 1 + m + int(n)
+			*b = p[end:]
+			return wireField{num: num, typ: typ, b: p[1+m : end]}, true
 		case protowire.VarintType:
-			*b = p[2:]
-			return wireField{num: num, typ: typ, x: uint64(p[1])}, true
+			if p[1] < 0x80 {
+				*b = p[2:]
+				return wireField{num: num, typ: typ, x: uint64(p[1])}, true
+			}
+			x, m := protowire.ConsumeVarint(p[1:])
+			if m < 0 {
+				return wireField{}, false
+			}
+			*b = p[1+m:]
+			return wireField{num: num, typ: typ, x: x}, true
+		case protowire.Fixed32Type:
+			if len(p) < 5 {
+				return wireField{}, false
+			}
+			*b = p[5:]
+			return wireField{num: num, typ: typ, x: uint64(binary.LittleEndian.Uint32(p[1:]))}, true
 		}
 	}
 	return nextSlow(b)
@@ -230,6 +272,21 @@ func first(seen *uint32, bit uint32) bool {
 }
 
 func tcpAddr(b []byte) (netip.AddrPort, bool) {
+	// The canonical IPv4 encoding, {ip: {ipv4: fixed32}, port: varint},
+	// is nearly every address a tap server sends.
+	if len(b) >= 7 && b[0] == 0x0a && b[1] == 5 && b[2] == 0x0d {
+		var a [4]byte
+		binary.BigEndian.PutUint32(a[:], binary.LittleEndian.Uint32(b[3:]))
+		rest := b[7:]
+		if len(rest) == 0 {
+			return netip.AddrPortFrom(netip.AddrFrom4(a), 0), true
+		}
+		if rest[0] == 0x10 {
+			if port, n := protowire.ConsumeVarint(rest[1:]); n == len(rest)-1 {
+				return netip.AddrPortFrom(netip.AddrFrom4(a), uint16(uint32(port))), true
+			}
+		}
+	}
 	var seen uint32
 	var ip netip.Addr
 	var port uint32
@@ -564,9 +621,21 @@ func (d *Decoder) headers(b []byte) ([]gate.Header, bool) {
 		if f.num != 1 {
 			continue
 		}
+		// Most header entries repeat whole (content-type, user-agent,
+		// grpc-status): a slot picked from a few of the entry's bytes
+		// holds the last entry decoded there, and a match replaces
+		// decoding and interning its name and value.
+		sl := &d.hdrSlots[fingerprint(f.b)>>56]
+		if sl.ok && string(sl.raw) == string(f.b) {
+			out = append(out, sl.h)
+			continue
+		}
 		h, ok := d.header(f.b)
 		if !ok {
 			return nil, false
+		}
+		if len(f.b) <= maxInternSize {
+			sl.raw, sl.h, sl.ok = append(sl.raw[:0], f.b...), h, true
 		}
 		out = append(out, h)
 	}
@@ -610,7 +679,12 @@ func (d *Decoder) labelSet(b []byte) (map[string]string, bool) {
 	// The same bytes decode to the same map. Go randomizes only the start of
 	// a small map's iteration, so one label set arrives in a handful of byte
 	// orders and this exact-bytes lookup usually hits.
+	slot := &d.recent[labelSlot(b)]
+	if slot.m != nil && string(slot.raw) == string(b) {
+		return slot.m, true
+	}
 	if m, ok := d.raw[string(b)]; ok {
+		d.recentPut(b, m)
 		return m, true
 	}
 	raw := b
@@ -684,11 +758,57 @@ func (d *Decoder) labelSet(b []byte) (map[string]string, bool) {
 	return m, true
 }
 
+// fingerprint mixes the length and three 8-byte words of b (start, middle,
+// end) into a slot index for the decoder's direct-mapped caches: cheaper
+// than hashing every byte, and a hit is always confirmed by comparing them.
+func fingerprint(b []byte) uint64 {
+	x := uint64(len(b))
+	if len(b) >= 8 {
+		x ^= binary.LittleEndian.Uint64(b) ^
+			binary.LittleEndian.Uint64(b[len(b)/2-len(b)/2%8:])*0x9e3779b97f4a7c15 ^
+			binary.LittleEndian.Uint64(b[len(b)-8:])*0xc2b2ae3d27d4eb4f
+	} else {
+		for _, c := range b {
+			x = x<<8 | uint64(c)
+		}
+	}
+	x ^= x >> 29
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 32
+	return x * 0x94d049bb133111eb
+}
+
+// labelSlot is the recent-label-set slot of an encoded label set: the same
+// pods' label sets arrive on nearly every event, and a slot hit costs one
+// comparison instead of a map lookup.
+func labelSlot(b []byte) int { return int(fingerprint(b) >> 58) } // 64 slots
+
+func (d *Decoder) recentPut(raw []byte, m map[string]string) {
+	if len(raw) <= maxRecentSize {
+		slot := &d.recent[labelSlot(raw)]
+		slot.raw, slot.m = append(slot.raw[:0], raw...), m
+	}
+}
+
 func (d *Decoder) remember(raw []byte, m map[string]string) {
+	d.recentPut(raw, m)
 	if len(d.raw) >= maxLabelSets {
 		d.raw = make(map[string]map[string]string)
 	}
 	d.raw[string(raw)] = m
+}
+
+// seenBefore reports whether b was (probably) seen recently, and notes it:
+// a direct-mapped table of hashes, so a value earns a place in the caches on
+// its second sighting. A collision only costs a cache entry.
+func (d *Decoder) seenBefore(b []byte) bool {
+	h := maphash.Bytes(d.seed, b) | 1
+	slot := &d.seen[h&(uint64(len(d.seen))-1)]
+	if *slot == h {
+		return true
+	}
+	*slot = h
+	return false
 }
 
 // intern returns b as a string, sharing one copy of short values that
@@ -704,6 +824,11 @@ func (d *Decoder) intern(b []byte) string {
 		return s
 	}
 	s := string(b)
+	if !d.seenBefore(b) {
+		// Kept only from its second sighting on, so values that never
+		// repeat (request ids) do not churn the table.
+		return s
+	}
 	if len(d.strs) >= maxInterned {
 		d.strs = make(map[string]string)
 	}

@@ -55,20 +55,24 @@ func (f *FrameReader) Offset() int64 { return f.off }
 // (an empty TapEvent) and returns an empty, non-nil slice.
 func (f *FrameReader) Next() ([]byte, error) {
 	start := f.off
-	var hdr [headerSize]byte
-	n, err := io.ReadFull(f.r, hdr[:])
-	f.off += int64(n)
-	switch {
-	case err == io.EOF:
-		return nil, io.EOF
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, fmt.Errorf("truncated frame header at byte offset %d: got %d of %d bytes: %w",
-			start, n, headerSize, io.ErrUnexpectedEOF)
-	case err != nil:
+	hdr, err := f.r.Peek(headerSize)
+	n := len(hdr)
+	if err != nil {
+		f.off += int64(n)
+		_, _ = f.r.Discard(n)
+		switch {
+		case err == io.EOF && n == 0:
+			return nil, io.EOF
+		case err == io.EOF:
+			return nil, fmt.Errorf("truncated frame header at byte offset %d: got %d of %d bytes: %w",
+				start, n, headerSize, io.ErrUnexpectedEOF)
+		}
 		return nil, fmt.Errorf("reading frame header at byte offset %d: %w", start, err)
 	}
+	size := binary.LittleEndian.Uint32(hdr)
+	_, _ = f.r.Discard(headerSize)
+	f.off += headerSize
 
-	size := binary.LittleEndian.Uint32(hdr[:])
 	limit := f.MaxFrameSize
 	if limit <= 0 {
 		limit = DefaultMaxFrameSize
@@ -78,9 +82,26 @@ func (f *FrameReader) Next() ([]byte, error) {
 			start, size, limit, ErrFrameTooLarge)
 	}
 
+	if int(size) <= f.r.Size() {
+		// The usual frame fits the read buffer: hand out the buffered
+		// bytes themselves, without copying them.
+		b, err := f.r.Peek(int(size))
+		if err == nil {
+			_, _ = f.r.Discard(len(b))
+			f.off += int64(len(b))
+			return b, nil
+		}
+		n, _ := f.r.Discard(len(b))
+		f.off += int64(n)
+		if err == io.EOF {
+			return nil, fmt.Errorf("truncated frame at byte offset %d: header says %d bytes, got %d: %w",
+				start, size, n, io.ErrUnexpectedEOF)
+		}
+		return nil, fmt.Errorf("reading frame at byte offset %d (%d of %d bytes read): %w", start, n, size, err)
+	}
+
 	if f.buf == nil || cap(f.buf) < int(size) {
-		// Typical events fit 1 KiB; start there so small frames never regrow.
-		f.buf = make([]byte, max(int(size), 1024))
+		f.buf = make([]byte, size)
 	}
 	f.buf = f.buf[:size]
 	n, err = io.ReadFull(f.r, f.buf)
