@@ -115,7 +115,7 @@ func runDemo(ctx context.Context, cfg *runConfig, scenario string, stdout, stder
 	rc := &rest.Config{Host: "https://" + addr, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}
 	// No apiserver: the simulator serves only the tap API, so the pod
 	// pre-check is replaced by the simulator's own inventory below.
-	src, err := kube.NewSource(rc, nil, p.Targets, "default", kube.Options{})
+	src, err := kube.NewSource(rc, nil, p.Targets, "default", kube.Options{RequestHeaders: cfg.Live.Record != ""})
 	if err != nil {
 		return usageErr(err)
 	}

@@ -71,6 +71,8 @@ func keepalive() {
 // kubeSource builds the live tap through the Kubernetes API.
 func kubeSource(cfg *runConfig, p *gate.Policy) (gate.Source, string, error) {
 	keepalive()
+	// Request headers are decoded only to be recorded.
+	opts := kube.Options{RequestHeaders: cfg.Live.Record != ""}
 	for _, t := range p.Targets {
 		if t.Resource.Name == "" && t.Resource.Type != "namespace" {
 			return nil, "", usageErr(fmt.Errorf("target %q names no resource: a live tap needs one; give TYPE/NAME on the command line (tapgate run --policy %s deploy/web) or resource: in the policy", t.Name, cfg.PolicyRef))
@@ -87,7 +89,7 @@ func kubeSource(cfg *runConfig, p *gate.Policy) (gate.Source, string, error) {
 		if ns == "" {
 			ns = "default"
 		}
-		src, err := kube.NewSource(&rest.Config{Host: u}, nil, p.Targets, ns, kube.Options{})
+		src, err := kube.NewSource(&rest.Config{Host: u}, nil, p.Targets, ns, opts)
 		if err != nil {
 			return nil, "", usageErr(err)
 		}
@@ -105,7 +107,7 @@ func kubeSource(cfg *runConfig, p *gate.Policy) (gate.Source, string, error) {
 	if err != nil {
 		return nil, "", infraErr(fmt.Errorf("kubernetes client: %w", err))
 	}
-	src, err := kube.NewSource(rc, cs, p.Targets, ns, kube.Options{})
+	src, err := kube.NewSource(rc, cs, p.Targets, ns, opts)
 	if err != nil {
 		var ke *kube.Error
 		if errors.As(err, &ke) && ke.Kind == kube.BadTarget {

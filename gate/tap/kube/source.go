@@ -40,6 +40,10 @@ type Options struct {
 	// when the set of tappable pods changes the tap is re-opened (default
 	// 2s; negative disables). Only with a clientset.
 	PodPoll time.Duration
+	// RequestHeaders keeps request headers in RequestInit events. Only a
+	// recording needs them; without it they are not decoded (wire.Decoder
+	// SkipRequestHeaders). Response headers and trailers are always kept.
+	RequestHeaders bool
 }
 
 // Source taps targets live through the tap.linkerd.io aggregated API. It
@@ -545,6 +549,7 @@ func (s *Source) read(ctx context.Context, i int, resp *http.Response, sink gate
 	// generated protobuf code costs ten times as much per event); a frame
 	// it does not decode to an event takes the general path below.
 	dec := wire.NewDecoder(resp.Body)
+	dec.SkipRequestHeaders = !s.opts.RequestHeaders
 	fr := dec.Frames()
 	var pe pb.TapEvent
 	var ev gate.Event // reused: see Run

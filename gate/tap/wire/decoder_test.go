@@ -69,6 +69,47 @@ func TestDecoderMatchesGenerated(t *testing.T) {
 	}
 }
 
+// Without a recording, request headers are not decoded; everything else,
+// response headers and trailers (grpc-status) included, is, on the fast path
+// and on the fallback alike.
+func TestDecoderSkipRequestHeaders(t *testing.T) {
+	d := NewDecoder(nil)
+	d.SkipRequestHeaders = true
+	var sawReq, sawResp, sawTrailers bool
+	check := func(name string, b []byte) {
+		t.Helper()
+		want, err := reference(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if want.Kind == gate.RequestInit {
+			sawReq = sawReq || len(want.Headers) > 0
+			want.Headers = nil
+		}
+		sawResp = sawResp || (want.Kind == gate.ResponseInit && len(want.Headers) > 0)
+		sawTrailers = sawTrailers || len(want.Trailers) > 0
+		var got gate.Event
+		if err := d.Decode(b, &got); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\n got %+v\nwant %+v", name, got, want)
+		}
+	}
+	for i, ev := range roundTripEvents() {
+		b, err := proto.Marshal(FromEvent(&ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(strconv.Itoa(i), b)
+		// A repeated source forces the general decoder.
+		check(strconv.Itoa(i)+" (fallback)", cat(msg(1, varint(2, 80)), b))
+	}
+	if !sawReq || !sawResp || !sawTrailers {
+		t.Fatalf("round-trip events lack headers: request %v, response %v, trailers %v", sawReq, sawResp, sawTrailers)
+	}
+}
+
 func TestDecoderUnusualInput(t *testing.T) {
 	reqInit := msg(3, msg(1, msg(1, varint(1, 7)), str(5, "/x")))
 	tests := []struct {
