@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the README's quick-start commands exactly as written, so CI proves
-# what a newcomer types works. Usage: readme-commands.sh first|second
+# what a newcomer types works. Usage: readme-commands.sh first|second, or
+# readme-commands.sh is-second CMD to fail when the README's test command is
+# no longer CMD (so .ci/run, which calls it literally, stays in step).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The first ```sh block of README.md holds the two commands, one per line.
@@ -23,17 +25,23 @@ first)
 		echo "first README command exited $rc" >&2
 		exit 1
 	fi
-	grep -q "PASS" <<<"$out" && grep -q "FAIL" <<<"$out" || {
+	if ! grep -q "PASS" <<<"$out" || ! grep -q "FAIL" <<<"$out"; then
 		echo "first README command did not show both a PASS and a FAIL" >&2
 		exit 1
-	}
+	fi
 	;;
 second)
 	echo "+ ${cmds[1]}"
 	bash -c "${cmds[1]}"
 	;;
+is-second)
+	if [[ "${cmds[1]}" != "${2:-}" ]]; then
+		echo "README's test command is '${cmds[1]}', .ci/run runs '${2:-}': update .ci/run" >&2
+		exit 1
+	fi
+	;;
 *)
-	echo "usage: $0 first|second" >&2
+	echo "usage: $0 first|second|is-second CMD" >&2
 	exit 2
 	;;
 esac
