@@ -26,7 +26,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"math"
 	"math/bits"
@@ -37,6 +36,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tapgate/tapgate/gate"
+	"github.com/tapgate/tapgate/gate/internal/intern"
 )
 
 // Error is a malformed recording: where it is and what was expected.
@@ -93,8 +93,7 @@ type Reader struct {
 	kv      []byte // metadata pairs of the map being read, for interning
 
 	strs        map[string]string
-	seed        maphash.Seed
-	seen        *[4096]uint64 // hashes of values seen once, see seenBefore
+	admit       intern.Recent // admits a value to strs on its second sighting
 	internBytes int
 	maps        map[string]map[string]string
 	addrs       map[string]netip.Addr
@@ -119,8 +118,7 @@ func NewReader(r io.Reader, file string) (*Reader, error) {
 		buf:   make([]byte, initialBuf),
 		line:  1,
 		strs:  make(map[string]string),
-		seed:  maphash.MakeSeed(),
-		seen:  new([4096]uint64),
+		admit: intern.NewRecent(),
 		maps:  make(map[string]map[string]string),
 		addrs: make(map[string]netip.Addr),
 	}
@@ -519,10 +517,7 @@ func (r *Reader) intern(b []byte) string {
 		return s
 	}
 	s := string(b)
-	if !r.seenBefore(b) {
-		// Kept from its second sighting on: values that never repeat
-		// (request ids) would fill the table with entries that cost
-		// cache misses on every lookup and never hit.
+	if !r.admit.SeenBefore(b) {
 		return s
 	}
 	if len(r.strs) < internMax && r.internBytes+len(s) <= internMaxBytes {
@@ -530,18 +525,6 @@ func (r *Reader) intern(b []byte) string {
 		r.internBytes += len(s)
 	}
 	return s
-}
-
-// seenBefore reports whether b was (probably) seen recently, and notes it:
-// a direct-mapped table of hashes. A collision only costs an intern entry.
-func (r *Reader) seenBefore(b []byte) bool {
-	h := maphash.Bytes(r.seed, b) | 1
-	slot := &r.seen[h&(uint64(len(r.seen))-1)]
-	if *slot == h {
-		return true
-	}
-	*slot = h
-	return false
 }
 
 func (r *Reader) strValue(inside string) (string, error) {

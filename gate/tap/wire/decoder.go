@@ -3,7 +3,6 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"net/netip"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tapgate/tapgate/gate"
+	"github.com/tapgate/tapgate/gate/internal/intern"
 	"github.com/tapgate/tapgate/gate/tap/pb"
 )
 
@@ -39,8 +39,7 @@ type Decoder struct {
 	raw       map[string]map[string]string // by encoded bytes
 	strs      map[string]string
 	hdrSlots  [256]recentHeader
-	seed      maphash.Seed
-	seen      *[4096]uint64 // hashes of values seen once, see seenBefore
+	admit     intern.Recent // admits a value to strs on its second sighting
 	recent    [64]recentLabels
 	kvs       []kv
 	key       []byte
@@ -79,8 +78,7 @@ func NewDecoder(r io.Reader) *Decoder {
 		labels: make(map[string]map[string]string),
 		raw:    make(map[string]map[string]string),
 		strs:   make(map[string]string),
-		seed:   maphash.MakeSeed(),
-		seen:   new([4096]uint64),
+		admit:  intern.NewRecent(),
 	}
 }
 
@@ -807,19 +805,6 @@ func (d *Decoder) remember(raw []byte, m map[string]string) {
 	d.raw[string(raw)] = m
 }
 
-// seenBefore reports whether b was (probably) seen recently, and notes it:
-// a direct-mapped table of hashes, so a value earns a place in the caches on
-// its second sighting. A collision only costs a cache entry.
-func (d *Decoder) seenBefore(b []byte) bool {
-	h := maphash.Bytes(d.seed, b) | 1
-	slot := &d.seen[h&(uint64(len(d.seen))-1)]
-	if *slot == h {
-		return true
-	}
-	*slot = h
-	return false
-}
-
 // intern returns b as a string, sharing one copy of short values that
 // repeat (header names, authorities, label values).
 func (d *Decoder) intern(b []byte) string {
@@ -833,7 +818,7 @@ func (d *Decoder) intern(b []byte) string {
 		return s
 	}
 	s := string(b)
-	if !d.seenBefore(b) {
+	if !d.admit.SeenBefore(b) {
 		// Kept only from its second sighting on, so values that never
 		// repeat (request ids) do not churn the table.
 		return s
