@@ -31,6 +31,12 @@ type Engine struct {
 	targets []*targetState
 	sawTime bool
 	noTime  bool
+	// failed is the first FAIL of a counted rule that no later traffic can
+	// undo; a run stops on it (see Decided).
+	failed *DecidedFail
+	// stopped is set by Stop: the run ends before the window closes.
+	stopped    bool
+	stopReason string
 }
 
 type targetState struct {
@@ -57,17 +63,6 @@ type pending struct {
 	grpc                         int32
 	ignoreRoutes                 uint64 // bit i: Classification.Ignore[i] route matched
 	routes                       uint64 // bit i: rules[i] route matched
-}
-
-type ruleState struct {
-	r        *Rule
-	bit      uint64
-	started  uint64 // requests begun in the window (for requestRate)
-	samples  uint64
-	failures uint64
-	matched  uint64 // count rule
-	exceed   uint64 // latency rule: samples slower than the threshold
-	sketch   *Sketch
 }
 
 // NewEngine prepares an engine for a validated policy.
@@ -103,11 +98,17 @@ func NewEngine(p *Policy, limits Limits) (*Engine, error) {
 			if len(ts.rules) >= 64 {
 				return nil, fmt.Errorf("target %q has more than 64 rules", ts.t.Name)
 			}
-			rs := &ruleState{r: r, bit: 1 << uint(len(ts.rules))}
-			if r.Kind == LatencyQuantile {
-				rs.sketch = NewSketch()
+			if r.Kind.IsCompare() && r.Baseline == ts.t.Name {
+				// A rule for every target compares all but the baseline.
+				continue
 			}
+			rs := newRuleState(r, p, 1<<uint(len(ts.rules)))
 			ts.rules = append(ts.rules, rs)
+			if cmp, ok := rs.dec.(*compare); ok {
+				if err := e.attachBaseline(cmp, rs, ts); err != nil {
+					return nil, err
+				}
+			}
 		}
 		if !found {
 			return nil, fmt.Errorf("rule %q names unknown target %q", r.Name, r.Target)
@@ -115,6 +116,43 @@ func NewEngine(p *Policy, limits Limits) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// attachBaseline gives a compare rule its state on the baseline target,
+// which feeds the comparison with the baseline's samples on the same route.
+func (e *Engine) attachBaseline(cmp *compare, rs *ruleState, ts *targetState) error {
+	r := rs.r
+	for _, bs := range e.targets {
+		if bs.t.Name != r.Baseline {
+			continue
+		}
+		if len(bs.rules) >= 64 {
+			return fmt.Errorf("target %q has more than 64 rules", bs.t.Name)
+		}
+		cmp.target = rs
+		cmp.targetName = ts.t.Name
+		b := &ruleState{r: r, bit: 1 << uint(len(bs.rules)), dec: cmp, baselineOf: cmp}
+		bs.rules = append(bs.rules, b)
+		return nil
+	}
+	return fmt.Errorf("rule %q compares with unknown baseline target %q", r.Name, r.Baseline)
+}
+
+// DecidedFail is a FAIL reached during the window that no later traffic
+// can undo.
+type DecidedFail struct {
+	Rule, Target string
+	// At is the time into the window, when known.
+	At      time.Duration
+	AtKnown bool
+}
+
+// Decided returns the first undoable FAIL of a counted (not dry-run) rule,
+// or nil. It is cheap: a run checks it after every event.
+func (e *Engine) Decided() *DecidedFail { return e.failed }
+
+// Stop marks the run as stopped before the window closed, for reason; the
+// next Evaluate reports it and judges requestRate rules on the time tapped.
+func (e *Engine) Stop(reason string) { e.stopped, e.stopReason = true, reason }
 
 // Policy returns the policy the engine evaluates.
 func (e *Engine) Policy() *Policy { return e.p }
@@ -259,43 +297,17 @@ func (e *Engine) complete(ts *targetState, p *pending, ev *Event) {
 
 	ts.all.add(&r)
 	e.podCell(ts, r.Pod).add(&r)
+	at := ev.At - e.p.Warmup
 	for _, rs := range ts.rules {
 		if p.routes&rs.bit == 0 {
 			continue
 		}
-		rs.observe(&r)
-	}
-}
-
-func (rs *ruleState) observe(r *Request) {
-	switch rs.r.Kind {
-	case LatencyQuantile:
-		v, ok := r.Latency, r.HasLatency
-		if rs.r.Metric == MetricDuration {
-			v, ok = r.Duration, true
-		}
-		if !ok {
-			// No response headers: no latency sample, though the request
-			// still counts for rates.
-			return
-		}
-		rs.samples++
-		rs.sketch.Add(v)
-		if v > rs.r.MaxLatency {
-			rs.exceed++
-		}
-	case ResponseCount:
-		rs.samples++
-		for _, c := range rs.r.Count {
-			if c.Matches(r) {
-				rs.matched++
-				break
+		if rs.observe(&r, at, ev.HasTime) && !rs.r.DryRun && e.failed == nil {
+			name := ts.t.Name
+			if rs.baselineOf != nil {
+				name = rs.baselineOf.targetName
 			}
-		}
-	default:
-		rs.samples++
-		if r.Failed {
-			rs.failures++
+			e.failed = &DecidedFail{Rule: rs.r.Name, Target: name, At: at, AtKnown: ev.HasTime}
 		}
 	}
 }
@@ -350,10 +362,15 @@ func (e *Engine) Evaluate(now time.Duration, final bool) *Verdict {
 		elapsed = 0
 	}
 	v.Elapsed = elapsed
+	v.StoppedEarly, v.StopReason = e.stopped, e.stopReason
 	for _, ts := range e.targets {
 		v.Targets = append(v.Targets, e.targetResult(ts))
+	}
+	for _, ts := range e.targets {
 		for _, rs := range ts.rules {
-			v.Rules = append(v.Rules, e.evaluateRule(ts, rs, v))
+			if rs.baselineOf == nil {
+				v.Rules = append(v.Rules, e.evaluateRule(ts, rs, v))
+			}
 		}
 	}
 	v.Outcome = Combine(v.Rules)
@@ -372,7 +389,7 @@ func (e *Engine) targetResult(ts *targetState) TargetResult {
 	tr := TargetResult{
 		Name:     ts.t.Name,
 		Resource: ts.t.Resource.String(),
-		Stats:    ts.all.stats(inFlight),
+		Stats:    ts.all.stats(inFlight, true),
 		Warmup:   ts.warmup,
 		Orphans:  ts.orphans,
 		Evicted:  ts.evicted,
@@ -385,7 +402,7 @@ func (e *Engine) targetResult(ts *targetState) TargetResult {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		tr.Pods = append(tr.Pods, PodStats{Pod: n, Stats: ts.pods[n].stats(podFlight[n])})
+		tr.Pods = append(tr.Pods, PodStats{Pod: n, Stats: ts.pods[n].stats(podFlight[n], false)})
 	}
 	if ts.podOther != nil {
 		tr.PodsOther = ts.podOther.requests
@@ -404,156 +421,6 @@ func (e *Engine) targetResult(ts *targetState) TargetResult {
 }
 
 const eps = 1e-12
-
-func (e *Engine) evaluateRule(ts *targetState, rs *ruleState, v *Verdict) RuleResult {
-	r := rs.r
-	need := r.RequiredSamples(e.p)
-	res := RuleResult{
-		Name:      r.Name,
-		Kind:      r.Kind,
-		Target:    ts.t.Name,
-		Route:     r.Route.String(),
-		Threshold: r.Threshold(),
-		Samples:   rs.samples,
-		Required:  need,
-		DryRun:    r.DryRun,
-		Line:      r.Line,
-	}
-	floor := e.p.CoverageFloor
-	if floor <= 0 {
-		// A zero Policy value means the default, never "no floor".
-		floor = DefaultCoverageFloor
-	}
-	lowCoverage := ts.coverageKnown && ts.coverage+eps < floor
-	n := rs.samples
-	N := uint64(need)
-
-	switch r.Kind {
-	case SuccessRate, ErrorRate:
-		succ := n - rs.failures
-		iv := Wilson(succ, n)
-		if n > 0 {
-			rate := float64(succ) / float64(n)
-			res.HasValue = true
-			res.Observed = rate
-			if r.Kind == ErrorRate {
-				res.Observed = 1 - rate
-				iv = Interval{Low: 1 - iv.High, High: 1 - iv.Low}
-			}
-		}
-		res.Interval = &iv
-		// Compare as error rates: failures over max(n, N) is the best the
-		// rate can still become once the minimum sample is reached.
-		maxErr := r.Max
-		if r.Kind == SuccessRate {
-			maxErr = 1 - r.Min
-		}
-		what := "error rate"
-		if r.Kind == SuccessRate {
-			what = "success rate"
-		}
-		switch {
-		case n == 0:
-			res.Outcome, res.Reason = Inconclusive, "no requests matched this rule: zero traffic is never a pass"
-		case n < N:
-			best := float64(rs.failures) / float64(N)
-			if best > maxErr+eps {
-				res.Outcome = Fail
-				res.Reason = fmt.Sprintf("%d failures in %d requests already exceed what %d requests allow (%s); more traffic cannot fix that", rs.failures, n, N, r.Threshold())
-			} else {
-				res.Outcome = Inconclusive
-				res.Reason = fmt.Sprintf("only %d of the %d requests needed", n, N)
-			}
-		case float64(rs.failures)/float64(n) > maxErr+eps:
-			res.Outcome = Fail
-			res.Reason = fmt.Sprintf("%s %s violates %s (%d of %d requests failed)", what, FormatPercent(res.Observed), r.Threshold(), rs.failures, n)
-		default:
-			res.Outcome = Pass
-			res.Reason = fmt.Sprintf("%s %s meets %s (%d of %d requests failed)", what, FormatPercent(res.Observed), r.Threshold(), rs.failures, n)
-			if (r.Kind == SuccessRate && iv.Low < r.Min) || (r.Kind == ErrorRate && iv.High > r.Max) {
-				res.Reason += "; the threshold is inside the 95% interval, so this is a narrow pass"
-			}
-		}
-	case LatencyQuantile:
-		q := r.Quantile
-		if d, ok := rs.sketch.Quantile(q); ok {
-			res.HasValue = true
-			res.Observed = d.Seconds()
-		}
-		obs := FormatDuration(time.Duration(res.Observed * float64(time.Second)))
-		switch {
-		case n == 0:
-			res.Outcome, res.Reason = Inconclusive, "no completed requests with a "+r.Metric.String()+": zero traffic is never a pass"
-		case n < N:
-			// With N samples and every missing one fast, the rank ceil(qN)
-			// value is still slow when too many are already slow.
-			if N-rs.exceed < NearestRank(q, N) {
-				res.Outcome = Fail
-				res.Reason = fmt.Sprintf("%d of %d requests are already slower than %s, more than %d requests allow for %s", rs.exceed, n, FormatDuration(r.MaxLatency), N, QuantileName(q))
-			} else {
-				res.Outcome = Inconclusive
-				res.Reason = fmt.Sprintf("only %d of the %d samples a %s needs", n, N, QuantileName(q))
-			}
-		default:
-			allowed := n - NearestRank(q, n)
-			if rs.exceed > allowed {
-				res.Outcome = Fail
-				res.Reason = fmt.Sprintf("%s %s ≈ %s > %s: %d of %d requests slower than %s, %d allowed", QuantileName(q), r.Metric, obs, FormatDuration(r.MaxLatency), rs.exceed, n, FormatDuration(r.MaxLatency), allowed)
-			} else {
-				res.Outcome = Pass
-				res.Reason = fmt.Sprintf("%s %s ≈ %s <= %s: %d of %d requests slower than %s, %d allowed", QuantileName(q), r.Metric, obs, FormatDuration(r.MaxLatency), rs.exceed, n, FormatDuration(r.MaxLatency), allowed)
-			}
-		}
-	case ResponseCount:
-		res.HasValue = true
-		res.Observed = float64(rs.matched)
-		max := uint64(r.Max)
-		switch {
-		case rs.matched > max:
-			res.Outcome = Fail
-			res.Reason = fmt.Sprintf("%d responses were %s, at most %d allowed", rs.matched, condList(r.Count), max)
-		case n < N:
-			res.Outcome = Inconclusive
-			res.Reason = fmt.Sprintf("%d matching so far, but only %d of the %d requests needed", rs.matched, n, N)
-		default:
-			res.Outcome = Pass
-			res.Reason = fmt.Sprintf("%d of %d responses were %s, at most %d allowed", rs.matched, n, condList(r.Count), max)
-		}
-	case RequestRate:
-		res.Samples = rs.started
-		res.Required = 0
-		window := e.p.Window.Seconds()
-		switch {
-		case !v.TimeKnown:
-			res.Outcome = Inconclusive
-			res.Reason = "the events carry no time (a plain linkerd viz tap recording), so a rate per second is unknown; record with tapgate to keep arrival times"
-		case window > 0 && rs.started > 0 && float64(rs.started) >= r.Min*window-eps:
-			res.HasValue = true
-			res.Observed = float64(rs.started) / v.Elapsed.Seconds()
-			if v.Elapsed <= 0 {
-				res.Observed = 0
-			}
-			res.Outcome = Pass
-			res.Reason = fmt.Sprintf("%d requests seen, at least %s over the %s window", rs.started, trimFloat(r.Min*window), e.p.Window)
-		case !v.Final:
-			res.Outcome = Inconclusive
-			res.Reason = fmt.Sprintf("%d requests so far; the window is still open", rs.started)
-		default:
-			el := v.Elapsed.Seconds()
-			if el > 0 {
-				res.HasValue = true
-				res.Observed = float64(rs.started) / el
-			}
-			res.Outcome = Fail
-			res.Reason = fmt.Sprintf("%d requests in %s is %s rps, below %s rps", rs.started, v.Elapsed.Round(time.Millisecond), trimFloat(res.Observed), trimFloat(r.Min))
-		}
-	}
-	if lowCoverage && res.Outcome == Pass {
-		res.Outcome = Inconclusive
-		res.Reason = fmt.Sprintf("the target was tapped for only %s of the window (floor %s); %s", FormatPercent(ts.coverage), FormatPercent(floor), res.Reason)
-	}
-	return res
-}
 
 func condList(cs []Cond) string {
 	parts := make([]string, len(cs))

@@ -305,7 +305,9 @@ func manyReqs(n, failEvery int, lat func(i int) time.Duration) []tapReq {
 	return out
 }
 
-func TestRules(t *testing.T) {
+// TestEstimateRules pins `decision: estimate` to the point-estimate
+// verdicts tapgate gave before sequential tests, unchanged.
+func TestEstimateRules(t *testing.T) {
 	ms := func(i int) time.Duration { return time.Duration(i%100+1) * time.Millisecond }
 	tests := []struct {
 		name    string
@@ -339,6 +341,7 @@ func TestRules(t *testing.T) {
 			tt.rule.Name = "r"
 			p := testPolicy(tt.rule)
 			p.MinRequests = 10
+			p.Decision = Estimate
 			e, err := NewEngine(p, Limits{})
 			if err != nil {
 				t.Fatal(err)

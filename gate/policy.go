@@ -25,6 +25,19 @@ type Policy struct {
 	// RedactHeaders are extra secret header names (lower case), added to
 	// DefaultSecretHeaders: see NewRedactor.
 	RedactHeaders []string
+
+	// Decision, Confidence and Tolerance are the defaults of every rate
+	// and latency rule's test (see decision.go); zero values mean
+	// Sequential, DefaultConfidence and DefaultTolerance.
+	Decision   Decision
+	Confidence float64
+	Tolerance  float64
+	// StopOnPass ends a run as soon as every rule has passed. Off by
+	// default: a release should also live through the window's time.
+	StopOnPass bool
+	// KeepTapping turns off the early stop on a decided FAIL, for those
+	// who want the whole window in the report.
+	KeepTapping bool
 }
 
 // DefaultMinRequests is used when a policy sets no minRequests.
@@ -84,6 +97,10 @@ const (
 	LatencyQuantile
 	RequestRate
 	ResponseCount
+	// CompareErrorRate and CompareLatency judge a target against a
+	// baseline target tapped in the same window (compare.go).
+	CompareErrorRate
+	CompareLatency
 )
 
 func (k RuleKind) String() string {
@@ -98,8 +115,25 @@ func (k RuleKind) String() string {
 		return "requestRate"
 	case ResponseCount:
 		return "count"
+	case CompareErrorRate:
+		return "compareErrorRate"
+	case CompareLatency:
+		return "compareLatency"
 	}
 	return "unknown"
+}
+
+// IsCompare reports whether the kind compares two targets.
+func (k RuleKind) IsCompare() bool { return k == CompareErrorRate || k == CompareLatency }
+
+// Tested reports whether rules of this kind decide with a statistical test
+// (sequential or estimate); count and requestRate rules count events.
+func (k RuleKind) Tested() bool {
+	switch k {
+	case SuccessRate, ErrorRate, LatencyQuantile, CompareErrorRate, CompareLatency:
+		return true
+	}
+	return false
 }
 
 // LatencyMetric picks which time a latency rule measures.
@@ -185,6 +219,22 @@ type Rule struct {
 	// ResponseCount: which responses are counted.
 	Count []Cond
 
+	// Compare rules: the baseline target, and how much worse than it this
+	// target may be. CompareErrorRate: MaxIncrease is the allowed increase
+	// of the error rate in absolute terms (0.01 = 1 percentage point).
+	// CompareLatency (with Quantile and Metric): the bound is the
+	// baseline's quantile times MaxRatio, or plus MaxIncreaseLatency.
+	Baseline           string
+	MaxIncrease        float64
+	MaxRatio           float64
+	MaxIncreaseLatency time.Duration
+
+	// Decision, Confidence and Tolerance override the policy's for this
+	// rule; zero values inherit.
+	Decision   Decision
+	Confidence float64
+	Tolerance  float64
+
 	// MinRequests is the rule's minimum sample; 0 means the policy default.
 	// MinExplicit is set when the rule names it itself, which is the only way
 	// to go below the floor a quantile needs (100 for p99, 1000 for p99.9).
@@ -203,7 +253,7 @@ func (r *Rule) RequiredSamples(p *Policy) int {
 	if r.MinRequests > 0 {
 		n = r.MinRequests
 	}
-	if r.Kind == LatencyQuantile && !r.MinExplicit {
+	if (r.Kind == LatencyQuantile || r.Kind == CompareLatency) && !r.MinExplicit {
 		if floor := QuantileFloor(r.Quantile); floor > n {
 			n = floor
 		}
@@ -241,6 +291,13 @@ func (r *Rule) Threshold() string {
 		return fmt.Sprintf(">= %s rps", trimFloat(r.Min))
 	case ResponseCount:
 		return fmt.Sprintf("<= %d", uint64(r.Max))
+	case CompareErrorRate:
+		return fmt.Sprintf("<= %s + %spp", r.Baseline, trimFloat(r.MaxIncrease*100))
+	case CompareLatency:
+		if r.MaxIncreaseLatency > 0 {
+			return fmt.Sprintf("%s <= %s + %s", QuantileName(r.Quantile), r.Baseline, FormatDuration(r.MaxIncreaseLatency))
+		}
+		return fmt.Sprintf("%s <= %sx %s", QuantileName(r.Quantile), trimFloat(r.MaxRatio), r.Baseline)
 	}
 	return ""
 }

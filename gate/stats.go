@@ -53,23 +53,54 @@ func (k *Sketch) Count() uint64 { return uint64(k.s.GetCount() + 0.5) }
 // Quantile returns the nearest-rank p-quantile: the value of rank ceil(p·n)
 // in sorted order. ok is false for an empty sketch.
 func (k *Sketch) Quantile(p float64) (time.Duration, bool) {
+	return k.ValueAtRank(NearestRank(p, k.Count()))
+}
+
+// ValueAtRank returns the value of the given 1-based rank in sorted order,
+// within the sketch's relative accuracy. Ranks beyond the count are
+// clamped; ok is false for an empty sketch.
+func (k *Sketch) ValueAtRank(rank uint64) (time.Duration, bool) {
 	n := k.s.GetCount()
 	if n < 1 {
 		return 0, false
 	}
-	rank := NearestRank(p, uint64(n+0.5))
+	count := uint64(n + 0.5)
+	if rank < 1 {
+		rank = 1
+	}
+	if rank > count {
+		rank = count
+	}
 	// ddsketch answers rank q·(n-1) (0-based) with the first bin whose
 	// cumulative count exceeds it; aim at the middle of the wanted rank so
 	// float rounding cannot land on a neighbour.
 	q := 1.0
 	if n > 1 {
-		q = math.Min(1, (float64(rank)-0.5)/(n-1))
+		q = math.Min(1, math.Max(0, (float64(rank)-0.5)/(n-1)))
 	}
 	v, err := k.s.GetValueAtQuantile(q)
 	if err != nil {
 		return 0, false
 	}
 	return time.Duration(v * float64(time.Second)), true
+}
+
+// CountAbove returns how many values are certainly above d and how many
+// may be: values in bins entirely above d, and values in bins that reach
+// above it, given the sketch's relative accuracy.
+func (k *Sketch) CountAbove(d time.Duration) (certain, possible uint64) {
+	t := d.Seconds()
+	var c, p float64
+	k.s.ForEach(func(value, count float64) bool {
+		if value > t*(1+SketchRelativeAccuracy) {
+			c += count
+		}
+		if value > t*(1-SketchRelativeAccuracy) {
+			p += count
+		}
+		return false
+	})
+	return uint64(c + 0.5), uint64(p + 0.5)
 }
 
 // NearestRank is ceil(p·n) clamped to [1, n].
@@ -153,7 +184,10 @@ func (c *cell) add(r *Request) {
 	c.duration.Add(r.Duration)
 }
 
-func quantilesOf(s *Sketch) Quantiles {
+// quantilesOf returns a sketch's quantiles; the intervals are computed
+// only with withCI (targets, not every pod: they cost a few binomial
+// inversions each).
+func quantilesOf(s *Sketch, withCI bool) Quantiles {
 	var q Quantiles
 	var ok bool
 	if q.P50, ok = s.Quantile(0.50); !ok {
@@ -162,18 +196,23 @@ func quantilesOf(s *Sketch) Quantiles {
 	q.P95, _ = s.Quantile(0.95)
 	q.P99, _ = s.Quantile(0.99)
 	q.Valid = true
+	if withCI {
+		q.CI50, _ = s.QuantileCI(0.50)
+		q.CI95, _ = s.QuantileCI(0.95)
+		q.CI99, _ = s.QuantileCI(0.99)
+	}
 	return q
 }
 
-func (c *cell) stats(inFlight uint64) Stats {
+func (c *cell) stats(inFlight uint64, withCI bool) Stats {
 	st := Stats{
 		Requests:   c.requests,
 		Successes:  c.successes,
 		Failures:   c.failures,
 		InFlight:   inFlight,
 		Interval:   Wilson(c.successes, c.requests),
-		Latency:    quantilesOf(c.latency),
-		Duration:   quantilesOf(c.duration),
+		Latency:    quantilesOf(c.latency, withCI),
+		Duration:   quantilesOf(c.duration, withCI),
 		Status:     make(map[uint32]uint64, len(c.status)),
 		GRPC:       make(map[uint32]uint64, len(c.grpc)),
 		Resets:     c.resets,

@@ -73,7 +73,9 @@ type Interval struct {
 // Quantiles holds latency quantiles in a report.
 type Quantiles struct {
 	P50, P95, P99 time.Duration
-	Valid         bool // false when there were no samples
+	// CI50, CI95 and CI99 are their distribution-free 95% intervals.
+	CI50, CI95, CI99 DurationInterval
+	Valid            bool // false when there were no samples
 }
 
 // Stats are the counts of one target, pod or route cell.
@@ -136,13 +138,77 @@ type RuleResult struct {
 	Reason    string
 	DryRun    bool
 	Line      int
+
+	// Decision is how the rule decided (Sequential or Estimate); zero for
+	// counting rules (count, requestRate).
+	Decision Decision
+	// Decided says no further traffic can change the outcome: a latched
+	// sequential FAIL, a count already over its maximum. A live run stops
+	// on a decided FAIL.
+	Decided bool
+	// Test holds the sequential test's figures; nil for estimate and
+	// counting rules.
+	Test *TestResult
+	// QuantileCI is the distribution-free 95% interval of a latency rule's
+	// observed quantile.
+	QuantileCI *DurationInterval
+	// Compare holds what a compare rule saw of both targets.
+	Compare *CompareResult
+}
+
+// TestResult are the figures behind a sequential decision.
+type TestResult struct {
+	Confidence float64
+	Tolerance  float64
+	// Good and Bad are the rates of "bad" samples (failures, or requests
+	// slower than the bound) the error bounds are stated at.
+	Good, Bad float64
+	// BadSamples counts the samples the test counted as bad.
+	BadSamples uint64
+	// LLR is the log likelihood ratio of Bad over Good; the rule fails at
+	// FailBoundary and passes at or below PassBoundary. For compare rules
+	// these are the fail-side test's; PassLLR is the pass side's.
+	LLR, PassLLR               float64
+	FailBoundary, PassBoundary float64
+	// DecidedAfter is the sample count at which a FAIL was decided, and
+	// DecidedAt the time into the window (when time is known); 0 when not
+	// decided.
+	DecidedAfter uint64
+	DecidedAt    time.Duration
+	// MoreSamples estimates how many more samples would likely decide the
+	// rule at the observed rate; 0 when decided, -1 when it cannot be told
+	// (nothing observed yet, or the test cannot move at that rate).
+	MoreSamples int64
+	// CleanPass is the number of samples, none bad, that pass a fresh
+	// test: the plain-words size of the test.
+	CleanPass uint64
+}
+
+// CompareResult is what a compare rule saw of its target and baseline.
+type CompareResult struct {
+	Baseline string
+	// Samples and Observed of the baseline: its error rate, or its
+	// quantile in seconds.
+	BaselineSamples  uint64
+	BaselineObserved float64
+	BaselineHasValue bool
+	// Target's own value: error rate or quantile (seconds).
+	TargetObserved float64
+	TargetHasValue bool
+	// BaselineLow and BaselineHigh are the anytime-valid bounds of the
+	// baseline's value the test used (rate, or quantile in seconds); High
+	// is +Inf when not bounded yet.
+	BaselineLow, BaselineHigh float64
+	// Bound is the threshold the target is held to, from the baseline's
+	// point estimate: rate (baseline + increase) or latency seconds.
+	Bound float64
 }
 
 // Verdict is the gate's decision at one moment.
 type Verdict struct {
 	Policy  string
 	Outcome Outcome
-	Final   bool          // the window has closed
+	Final   bool          // the window has closed, or the run stopped on a decided verdict
 	Elapsed time.Duration // evaluated time (after warmup)
 	Window  time.Duration
 	Targets []TargetResult
@@ -150,6 +216,12 @@ type Verdict struct {
 	// TimeKnown is false when events carried no time (plain tap recordings):
 	// warmup could not be applied and rates per second are unknown.
 	TimeKnown bool
+	// StoppedEarly says the run ended before the window closed because the
+	// verdict was decided (a FAIL no traffic can undo, or every rule
+	// passed with stopOnPass); StopReason says which. Elapsed is then the
+	// time actually tapped.
+	StoppedEarly bool
+	StopReason   string
 }
 
 // Combine applies DESIGN §3: any FAIL -> FAIL; else any INCONCLUSIVE ->

@@ -6,6 +6,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -64,7 +65,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	var mu sync.Mutex
 	var last time.Duration // latest event time seen (replay clock)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st := &stopper{p: p, cancel: cancel}
 	sink := &sink{mu: &mu, eng: eng, observe: func(i int, ev *gate.Event) {
+		if st.stopped {
+			// The source has not noticed the stop yet.
+			return
+		}
 		if cfg.Live {
 			ev.At = now().Sub(res.Start)
 			ev.HasTime = true
@@ -76,10 +84,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if cfg.Observe != nil {
 			cfg.Observe(i, ev)
 		}
+		st.check(eng, ev)
 	}}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	if cfg.Live {
 		var c context.CancelFunc
 		runCtx, c = context.WithDeadline(runCtx, res.Start.Add(total))
@@ -116,6 +123,15 @@ loop:
 	mu.Lock()
 	defer mu.Unlock()
 	interrupted := ctx.Err() != nil
+	if st.stopped && !interrupted {
+		if errors.Is(srcErr, context.Canceled) || errors.Is(srcErr, context.DeadlineExceeded) {
+			srcErr = nil
+		}
+		if srcErr == nil {
+			res.Verdict = st.finish(eng, cfg, res.Start)
+			return res, nil
+		}
+	}
 	var el time.Duration
 	if cfg.Live {
 		el = now().Sub(res.Start)
@@ -176,6 +192,78 @@ func coverage(t time.Duration, p *gate.Policy) float64 {
 		return 1
 	}
 	return c
+}
+
+// stopper ends a run early once its verdict is decided: on the first FAIL
+// that no later traffic can undo (unless the policy keeps tapping), and,
+// with stopOnPass, once every rule passes.
+type stopper struct {
+	p       *gate.Policy
+	cancel  context.CancelFunc
+	stopped bool
+	at      time.Duration // time since the tap began
+	reason  string
+	// nextPassCheck is the event time of the next stopOnPass evaluation.
+	nextPassCheck time.Duration
+}
+
+// passCheckEvery is how often, in event time, stopOnPass evaluates the
+// rules: a full evaluation is too costly for every event.
+const passCheckEvery = 100 * time.Millisecond
+
+func (s *stopper) check(eng *gate.Engine, ev *gate.Event) {
+	if !ev.HasTime || ev.At < s.p.Warmup {
+		return
+	}
+	if d := eng.Decided(); d != nil && !s.p.KeepTapping {
+		s.stop(ev.At, fmt.Sprintf("%s/%s failed %s into the window and no later traffic can undo it", d.Target, d.Rule, roundDur(ev.At-s.p.Warmup)))
+		return
+	}
+	if !s.p.StopOnPass || ev.At < s.nextPassCheck {
+		return
+	}
+	s.nextPassCheck = ev.At + passCheckEvery
+	if v := eng.Evaluate(ev.At, false); allPassed(v) {
+		s.stop(ev.At, fmt.Sprintf("every rule passed %s into the window (stopOnPass)", roundDur(ev.At-s.p.Warmup)))
+	}
+}
+
+func (s *stopper) stop(at time.Duration, reason string) {
+	s.stopped, s.at, s.reason = true, at, reason
+	s.cancel()
+}
+
+// finish evaluates a stopped run: on the time tapped, with coverage over
+// that time.
+func (s *stopper) finish(eng *gate.Engine, cfg Config, start time.Time) *gate.Verdict {
+	p := s.p
+	if cs, ok := cfg.Source.(gate.CoverageSource); ok && cfg.Live {
+		from := start.Add(p.Warmup)
+		if tapped := s.at - p.Warmup; tapped > 0 {
+			for i := range p.Targets {
+				c := float64(cs.Tapped(i, from, from.Add(tapped))) / float64(tapped)
+				eng.SetCoverage(i, min(1, c))
+			}
+		}
+	} else {
+		for i := range p.Targets {
+			eng.SetCoverage(i, 1)
+		}
+	}
+	eng.Stop(s.reason)
+	return eng.Evaluate(s.at, true)
+}
+
+// allPassed reports whether every counted rule passed.
+func allPassed(v *gate.Verdict) bool {
+	return v.Outcome == gate.Pass
+}
+
+func roundDur(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(100 * time.Millisecond)
 }
 
 // sink serializes sources' calls into the engine.
