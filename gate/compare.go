@@ -38,9 +38,9 @@ import (
 // independent with a rate that does not drift during the window; a traffic
 // shift that hits both targets alike moves the baseline's bounds too.
 type compare struct {
-	r      *Rule
-	tp     TestParams
-	need   uint64
+	r          *Rule
+	tp         TestParams
+	need       uint64
 	target     *ruleState // the compared target's state
 	targetName string
 
