@@ -8,7 +8,7 @@ LDFLAGS       := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOLANGCI_LINT_VERSION := v2.15.0
 GOBIN         ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test test-unit lint generate check-generated bench demo fuzz e2e-deps clean
+.PHONY: all build test test-unit lint generate check-generated bench honesty demo fuzz e2e-deps clean
 
 all: build
 
@@ -43,6 +43,12 @@ check-generated:
 
 bench:
 	bash hack/bench.sh
+
+# The honesty study (hack/honesty): simulated gates through the real engine
+# and runner, checked against an exact computation; rewrites the honesty
+# section of BENCHMARKS.md. HONESTY_FLAGS=-quick for a short try.
+honesty:
+	$(GO) run ./hack/honesty $(HONESTY_FLAGS)
 
 demo: build
 	$(BIN) demo

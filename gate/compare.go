@@ -3,6 +3,7 @@ package gate
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -30,9 +31,14 @@ import (
 // Each canary sample is tested against the hypotheses in force when it
 // arrives, which depend on the baseline only, never on the canary's own
 // outcomes, so each side stays a supermartingale and Ville's inequality
-// applies as in sequential.go. The sides start once the baseline has its
-// minimum sample; canary samples seen before are then tested in one batch
-// against the hypotheses of that moment.
+// applies as in sequential.go. The fail side starts once the baseline has
+// its minimum sample. The pass side waits until the baseline's lower bound
+// is tight enough that a target exactly like the baseline would count as
+// good against it: earlier, a loose bound would count a healthy target's
+// samples against it for good . When a side starts, the canary
+// samples seen before are tested in one batch against the hypotheses of
+// that moment. When to start depends on the baseline only, so the bounds
+// hold.
 //
 // This assumes, as every test here does, that each target's requests are
 // independent with a rate that does not drift during the window; a traffic
@@ -119,7 +125,9 @@ func (c *compare) refresh() bool {
 		d := c.r.MaxIncrease
 		c.failT.SetHypotheses(hi+d/k, hi+d*k)
 		c.passT.SetHypotheses(lo+d/k, lo+d*k)
-		c.start(&c.passT, &c.passStarted, c.target.samples, c.target.bad)
+		if c.passReady(float64(c.bBad) / float64(c.bN)) {
+			c.start(&c.passT, &c.passStarted, c.target.samples, c.target.bad)
+		}
 		return c.start(&c.failT, &c.failStarted, c.target.samples, c.target.bad)
 	}
 	q := c.r.Quantile
@@ -138,7 +146,8 @@ func (c *compare) refresh() bool {
 	}
 	if c.lo > 0 {
 		c.tauLo = c.bound(c.lo)
-		if !c.passStarted {
+		_, over := c.bSketch.CountAbove(c.tauLo)
+		if !c.passStarted && c.passReady(float64(over)/float64(c.bN)) {
 			// Canary samples so far, counted against the bound from their
 			// sketch: every one that may be slower counts on the pass side.
 			_, possible := c.target.sketch.CountAbove(c.tauLo)
@@ -155,6 +164,21 @@ func (c *compare) refresh() bool {
 		}
 	}
 	return failed
+}
+
+// passReady says whether the pass side may start: a target exactly like
+// the baseline, whose share of bad samples against the pass side would be
+// like, must move towards a pass at least half as fast as a good one.
+// Before that, a loose lower bound would count a healthy target's samples
+// against it for good.
+func (c *compare) passReady(like float64) bool {
+	t := &c.passT
+	if !t.Active() {
+		return false
+	}
+	good, _ := t.drift(t.Good)
+	mu, _ := t.drift(like)
+	return mu <= good/2
 }
 
 // bound is the canary's latency bound for a baseline quantile of b seconds.
@@ -204,7 +228,7 @@ func (c *compare) add(_ *ruleState, s sample) bool {
 func (c *compare) decide(rs *ruleState, res *RuleResult, ec *evalContext) {
 	r := c.r
 	n := rs.samples
-	cr := &CompareResult{Baseline: r.Baseline, BaselineSamples: c.bN, BaselineHigh: math.Inf(1)}
+	cr := &CompareResult{Baseline: r.Baseline, BaselineSamples: c.bN, BaselineHigh: math.Inf(1), Increase: r.MaxIncreaseLatency > 0}
 	res.Compare = cr
 	// Point estimates of both, and the observed comparison.
 	if r.Kind == CompareErrorRate {
@@ -302,6 +326,12 @@ func (c *compare) decideSequential(rs *ruleState, res *RuleResult, ec *evalConte
 		PassBoundary: c.passT.PassBoundary(),
 		MoreSamples:  -1,
 	}
+	if !c.failStarted {
+		tr.LLR = math.NaN()
+	}
+	if !c.passStarted {
+		tr.PassLLR = math.NaN()
+	}
 	res.Test = tr
 	conf := FormatPercent(c.tp.Confidence)
 	risk := FormatPercent(1 - c.tp.Confidence)
@@ -334,20 +364,42 @@ func (c *compare) decideSequential(rs *ruleState, res *RuleResult, ec *evalConte
 		res.Reason = fmt.Sprintf("the comparison starts once the baseline %s has %d requests (it has %d): %s", c.r.Baseline, ec.need, c.bN, desc)
 	case !c.failStarted && !c.passStarted:
 		res.Outcome = Inconclusive
-		res.Reason = fmt.Sprintf("the baseline's %s cannot be bounded yet from %d samples: %s", QuantileName(c.r.Quantile), c.bN, desc)
+		res.Reason = fmt.Sprintf("the baseline's %s cannot be bounded tightly enough yet from %d samples: %s", c.what(), c.bN, desc)
 	default:
 		res.Outcome = Inconclusive
 		more := math.Inf(1)
-		if c.failT.N > 0 {
+		if c.failStarted && c.failT.N > 0 {
 			more = math.Min(more, c.failT.ToFail(float64(c.failT.K)/float64(c.failT.N)))
 		}
-		if c.passT.N > 0 {
+		if c.passStarted && c.passT.N > 0 {
 			more = math.Min(more, c.passT.ToPass(float64(c.passT.K)/float64(c.passT.N)))
 		}
-		if c.passT.Passing() && n < ec.need {
+		if c.passStarted && c.passT.Passing() && n < ec.need {
 			more = float64(ec.need - n)
 		}
 		tr.MoreSamples = clampMore(more)
-		res.Reason = fmt.Sprintf("undecided at %s confidence: %s; %s", conf, desc, moreText(more, "requests", ec, n))
+		var waits []string
+		if !c.failStarted {
+			waits = append(waits, "it cannot fail before the baseline's "+c.what()+" is bounded from above")
+		}
+		if !c.passStarted {
+			waits = append(waits, "it cannot pass before the baseline's bounds are tight enough")
+		}
+		hint := moreText(more, "requests", ec, n)
+		if math.IsInf(more, 1) {
+			hint = "at the observed rates the test is not moving towards a decision yet; the baseline's bounds narrow as it gets more traffic"
+		}
+		if len(waits) > 0 {
+			hint = strings.Join(waits, "; ") + " (more baseline traffic); " + hint
+		}
+		res.Reason = fmt.Sprintf("undecided at %s confidence: %s; %s", conf, desc, hint)
 	}
+}
+
+// what names the baseline's compared value.
+func (c *compare) what() string {
+	if c.r.Kind == CompareErrorRate {
+		return "error rate"
+	}
+	return QuantileName(c.r.Quantile)
 }

@@ -175,7 +175,7 @@ func moreText(more float64, noun string, c *evalContext, n uint64) string {
 	}
 	s := fmt.Sprintf("about %d more %s would likely decide it at the observed rate", m, noun)
 	if rps, ok := c.perSecond(n); ok {
-		s += fmt.Sprintf(" (~%s at %s/s)", roundTime(time.Duration(float64(m)/rps*float64(time.Second))), trimFloat(rps))
+		s += fmt.Sprintf(" (~%s at %.1f/s)", roundTime(time.Duration(float64(m)/rps*float64(time.Second))), rps)
 	}
 	return s
 }

@@ -167,7 +167,8 @@ type TestResult struct {
 	BadSamples uint64
 	// LLR is the log likelihood ratio of Bad over Good; the rule fails at
 	// FailBoundary and passes at or below PassBoundary. For compare rules
-	// these are the fail-side test's; PassLLR is the pass side's.
+	// these are the fail-side test's; PassLLR is the pass side's. A side
+	// that has not started yet (compare.go) has a NaN ratio.
 	LLR, PassLLR               float64
 	FailBoundary, PassBoundary float64
 	// DecidedAfter is the sample count at which a FAIL was decided, and
@@ -202,6 +203,9 @@ type CompareResult struct {
 	// Bound is the threshold the target is held to, from the baseline's
 	// point estimate: rate (baseline + increase) or latency seconds.
 	Bound float64
+	// Increase says a CompareLatency rule bounds the difference of the
+	// quantiles (Observed in seconds) rather than their ratio.
+	Increase bool
 }
 
 // Verdict is the gate's decision at one moment.

@@ -18,6 +18,16 @@ func TestEmbedded(t *testing.T) {
 			t.Errorf("Get(%q): metadata.name must equal the file name", n)
 		}
 	}
+	// Every ready policy writes out how its rules decide, so that a reader
+	// of the file sees the test and its error bounds, not only thresholds.
+	for _, n := range names {
+		data, _ := Get(n)
+		for _, key := range []string{"decision: ", "confidence: ", "tolerance: "} {
+			if !strings.Contains(string(data), "\n  "+key) {
+				t.Errorf("%s does not set spec.%s", n, strings.TrimSuffix(key, ": "))
+			}
+		}
+	}
 	if _, ok := Get("embed.go"); ok {
 		t.Errorf("Get returned a non-policy file")
 	}

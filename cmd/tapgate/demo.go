@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -72,34 +76,46 @@ func runDemo(ctx context.Context, cfg *runConfig, scenario string, stdout, stder
 			return usageErr(err)
 		}
 	}
-	var p *gate.Policy
-	var err error
+	var ps []*gate.Policy
 	if cfg.PolicyRef == "" {
-		p, err = policy.Parse("demo-policy.yaml (built in)", sim.DemoPolicy())
+		for _, dp := range sim.DemoPolicies() {
+			p, err := policy.Parse(dp.File, dp.Data)
+			if err != nil {
+				return usageErr(err)
+			}
+			ps = append(ps, p)
+		}
 	} else {
-		p, _, err = policy.LoadRef(cfg.PolicyRef)
+		p, _, err := policy.LoadRef(cfg.PolicyRef)
+		if err != nil {
+			return usageErr(err)
+		}
+		ps = append(ps, p)
 	}
-	if err != nil {
-		return usageErr(err)
-	}
-	if cfg.Window > 0 {
-		p.Window = cfg.Window
-	}
-	if cfg.Warmup > 0 {
-		p.Warmup = cfg.Warmup
-	}
-	if p.Window <= 0 {
-		return usageErr(errors.New("the demo needs a window: set --window"))
-	}
-	if err := checkTiming(p); err != nil {
-		return usageErr(err)
+	longest := 0
+	for i, p := range ps {
+		if cfg.Window > 0 {
+			p.Window = cfg.Window
+		}
+		if cfg.Warmup > 0 {
+			p.Warmup = cfg.Warmup
+		}
+		if p.Window <= 0 {
+			return usageErr(errors.New("the demo needs a window: set --window"))
+		}
+		if err := checkTiming(p); err != nil {
+			return usageErr(err)
+		}
+		if p.Warmup+p.Window > ps[longest].Warmup+ps[longest].Window {
+			longest = i
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	simCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s, err := sim.New(sc, sim.Options{Duration: p.Warmup + p.Window + time.Minute})
+	s, err := sim.New(sc, sim.Options{Duration: ps[longest].Warmup + ps[longest].Window + time.Minute})
 	if err != nil {
 		return usageErr(err)
 	}
@@ -111,20 +127,159 @@ func runDemo(ctx context.Context, cfg *runConfig, scenario string, stdout, stder
 		return infraErr(fmt.Errorf("starting the simulator: %w", err))
 	}
 	go func() { _ = s.Run(simCtx) }()
-
 	rc := &rest.Config{Host: "https://" + addr, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}
-	// No apiserver: the simulator serves only the tap API, so the pod
-	// pre-check is replaced by the simulator's own inventory below.
-	src, err := kube.NewSource(rc, nil, p.Targets, "default", kube.Options{RequestHeaders: cfg.Live.Record != ""})
-	if err != nil {
-		return usageErr(err)
+	desc := "demo simulator (" + sc.Name + ") at https://" + addr
+
+	// Each gate taps on its own, as two pipeline steps would; the
+	// simulator serves only the tap API, so the pod pre-check is replaced
+	// by its own inventory. The last gate records, when asked: it taps the
+	// canary and its baseline.
+	srcs := make([]gate.Source, len(ps))
+	cfgs := make([]*runConfig, len(ps))
+	for i, p := range ps {
+		c := *cfg
+		if i != len(ps)-1 {
+			c.Live.Record = ""
+		}
+		cfgs[i] = &c
+		src, err := kube.NewSource(rc, nil, p.Targets, "default", kube.Options{RequestHeaders: c.Live.Record != ""})
+		if err != nil {
+			return usageErr(err)
+		}
+		srcs[i] = src
 	}
 	if !cfg.Live.Quiet {
 		fmt.Fprintf(stderr, "tapgate demo: simulating %s on https://%s\n", inventory(s), addr)
-		fmt.Fprintf(stderr, "tapgate demo: gating %s for %s warmup + %s window with policy %s\n",
-			targetList(p), p.Warmup, p.Window, p.Name)
+		for i, p := range ps {
+			stops := "stops on a decided FAIL"
+			if p.KeepTapping {
+				stops = "taps the whole window"
+			}
+			fmt.Fprintf(stderr, "tapgate demo: gate %d, %s: %s for %s warmup + %s window (%s)\n",
+				i+1, p.Name, targetList(p), p.Warmup, p.Window, stops)
+		}
 	}
-	return gateWith(ctx, cfg, p, src, true, "demo simulator ("+sc.Name+") at https://"+addr, stdout, stderr)
+	var prog *progress
+	if !cfg.Live.Quiet {
+		prog = newProgress(stderr, ps[longest])
+	}
+	// One progress line: it follows the first gate still running.
+	var mu sync.Mutex
+	running := make([]bool, len(ps))
+	owner := func() int {
+		for i, r := range running {
+			if r {
+				return i
+			}
+		}
+		return -1
+	}
+	results := make([]*gateResult, len(ps))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		running[i] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var pr *progress
+			if prog != nil {
+				pr = prog.follow(p, func() bool {
+					mu.Lock()
+					defer mu.Unlock()
+					return owner() == i
+				})
+			}
+			g := runOne(ctx, cfgs[i], p, srcs[i], true, desc, pr)
+			results[i] = g
+			mu.Lock()
+			running[i] = false
+			others := owner() >= 0
+			mu.Unlock()
+			if prog != nil && others && g.verdict != nil {
+				v := g.verdict
+				how := "after its"
+				if v.StoppedEarly {
+					how = "stopped early, after " + gate.FormatDuration(v.Elapsed) + " of its"
+				}
+				prog.note(fmt.Sprintf("tapgate demo: gate %d, %s: %s (%s %s window)", i+1, p.Name,
+					strings.ToUpper(v.Outcome.String()), how, gate.FormatDuration(p.Window)))
+			}
+		}()
+	}
+	wg.Wait()
+	if prog != nil {
+		prog.done()
+	}
+	if len(ps) == 1 {
+		return results[0].publish(cfg, cfg.Reports, stdout, stderr)
+	}
+	return publishAll(cfg, results, stdout, stderr)
+}
+
+// publishAll reports several gates: text reports one after the other,
+// JSON as an array of GateReport documents, report files per gate (the
+// gate's policy name before the extension), and the exit code of the most
+// serious outcome.
+func publishAll(cfg *runConfig, results []*gateResult, stdout, stderr io.Writer) error {
+	var errs []error
+	var docs []json.RawMessage
+	for i, g := range results {
+		specs := make([]report.Spec, len(cfg.Reports))
+		for j, sp := range cfg.Reports {
+			if sp.Path != report.Stdout {
+				ext := filepath.Ext(sp.Path)
+				sp.Path = strings.TrimSuffix(sp.Path, ext) + "-" + g.p.Name + ext
+			}
+			specs[j] = sp
+		}
+		c := *cfg
+		var out io.Writer = stdout
+		var buf bytes.Buffer
+		if cfg.Output == "json" {
+			out = &buf
+		} else if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		if cfg.Output != "json" {
+			fmt.Fprintf(stdout, "=== gate %d of %d: %s\n", i+1, len(results), g.p.Name)
+		}
+		errs = append(errs, g.publish(&c, specs, out, stderr))
+		if cfg.Output == "json" && g.verdict != nil && !g.noReport {
+			docs = append(docs, json.RawMessage(bytes.TrimSpace(buf.Bytes())))
+		}
+	}
+	if cfg.Output == "json" {
+		b, err := json.MarshalIndent(docs, "", "  ")
+		if err != nil {
+			return infraErr(err)
+		}
+		fmt.Fprintf(stdout, "%s\n", b)
+	}
+	return worst(errs)
+}
+
+// worst returns the error of the most serious exit code: interrupted,
+// infrastructure, usage, fail, inconclusive, in that order.
+func worst(errs []error) error {
+	rank := map[int]int{gate.ExitInterrupted: 5, gate.ExitInfra: 4, gate.ExitUsage: 3, gate.ExitFail: 2, gate.ExitInconclusive: 1}
+	var out error
+	best := 0
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		code := gate.ExitFail
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		if r := rank[code]; r > best || out == nil {
+			if r >= best {
+				best, out = r, err
+			}
+		}
+	}
+	return out
 }
 
 // inventory describes the simulated workloads, e.g. "shop/checkout (3

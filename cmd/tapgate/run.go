@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +34,7 @@ type runConfig struct {
 	Output      string
 	Reports     []report.Spec
 	PrintPolicy bool
+	KeepTapping bool
 	Live        liveConfig
 }
 
@@ -56,6 +59,12 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "ad-hoc: label selector of the target's pods"},
 		&cli.StringFlag{Name: "direction", Usage: "ad-hoc: inbound, outbound or any"},
 		&cli.Float64Flag{Name: "max-rps", Usage: "ad-hoc: tap sampling limit (Linkerd's maxRps; 0 means 100)"},
+
+		&cli.StringFlag{Name: "decision", Usage: "how rate and latency rules decide: sequential (default: a test with stated error bounds) or estimate (point estimate, no bounds); overrides the policy's default"},
+		&cli.StringFlag{Name: "confidence", Usage: "confidence of the sequential tests, e.g. 99% (default): a release twice over budget passes at most 1% of the time; overrides the policy's default"},
+		&cli.StringFlag{Name: "tolerance", Usage: "factor from the budget at which the error bounds hold, e.g. 2 (default: at half and twice the budget); overrides the policy's default"},
+		&cli.BoolFlag{Name: "stop-on-pass", Usage: "stop as soon as every rule has passed instead of tapping the whole window"},
+		&cli.BoolFlag{Name: "keep-tapping", Usage: "tap the whole window even after a FAIL is decided (default: stop at once)"},
 	}, liveFlags()...)
 }
 
@@ -105,7 +114,12 @@ func runConfigFrom(c *cli.Context) (*runConfig, error) {
 		MinRequestRate: c.Float64("min-request-rate"),
 		OnInconclusive: cfg.OnInconc,
 		MaxRPS:         c.Float64("max-rps"),
+		Decision:       c.String("decision"),
+		Confidence:     c.String("confidence"),
+		Tolerance:      c.String("tolerance"),
+		StopOnPass:     c.Bool("stop-on-pass"),
 	}
+	cfg.KeepTapping = c.Bool("keep-tapping")
 	if cfg.Output != "text" && cfg.Output != "json" {
 		return nil, fmt.Errorf("--output %q: use text or json", cfg.Output)
 	}
@@ -136,6 +150,7 @@ func loadPolicy(cfg *runConfig) (*gate.Policy, []byte, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		p.KeepTapping = p.KeepTapping || cfg.KeepTapping
 		y, err := policy.Render(cfg.AdHoc)
 		return p, y, err
 	}
@@ -177,7 +192,61 @@ func loadPolicy(cfg *runConfig) (*gate.Policy, []byte, error) {
 		}
 		p.OnInconclusive = o
 	}
+	if err := overrideDecision(p, cfg); err != nil {
+		return nil, nil, err
+	}
 	return p, raw, nil
+}
+
+// overrideDecision applies --decision, --confidence, --tolerance,
+// --stop-on-pass and --keep-tapping to a policy from a file: they replace
+// the policy's defaults, not a rule's own settings.
+func overrideDecision(p *gate.Policy, cfg *runConfig) error {
+	a := cfg.AdHoc
+	if a.Decision != "" {
+		d, ok := gate.ParseDecision(a.Decision)
+		if !ok {
+			return fmt.Errorf("--decision %q: use sequential or estimate", a.Decision)
+		}
+		p.Decision = d
+	}
+	if a.Confidence != "" {
+		v, err := parseRatio(a.Confidence)
+		if err != nil {
+			return fmt.Errorf("--confidence %q: %w, e.g. 99%% or 0.99", a.Confidence, err)
+		}
+		p.Confidence = v
+	}
+	if a.Tolerance != "" {
+		v, err := strconv.ParseFloat(strings.TrimSpace(a.Tolerance), 64)
+		if err != nil {
+			return fmt.Errorf("--tolerance %q: not a number, e.g. 2", a.Tolerance)
+		}
+		p.Tolerance = v
+	}
+	p.StopOnPass = p.StopOnPass || a.StopOnPass
+	p.KeepTapping = p.KeepTapping || cfg.KeepTapping
+	var errs []error
+	for i := range p.Rules {
+		if err := gate.CheckParams(&p.Rules[i], p); err != nil {
+			errs = append(errs, fmt.Errorf("rule %s: %w", p.Rules[i].Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parseRatio reads "99%" or "0.99".
+func parseRatio(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	div := 1.0
+	if strings.HasSuffix(s, "%") {
+		s, div = strings.TrimSuffix(s, "%"), 100
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v/div <= 0 || v/div >= 1 {
+		return 0, errors.New("not a ratio between 0 and 1")
+	}
+	return v / div, nil
 }
 
 func runGate(ctx context.Context, cfg *runConfig, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -212,15 +281,41 @@ func runGate(ctx context.Context, cfg *runConfig, stdin io.Reader, stdout, stder
 // exit code. live runs on the wall clock with progress; otherwise the source
 // is a recording.
 func gateWith(ctx context.Context, cfg *runConfig, p *gate.Policy, src gate.Source, live bool, desc string, stdout, stderr io.Writer) error {
-	rcfg := runner.Config{Policy: p, Source: src, Live: live}
 	var prog *progress
 	if live && !cfg.Live.Quiet {
 		prog = newProgress(stderr, p)
+	}
+	g := runOne(ctx, cfg, p, src, live, desc, prog)
+	if prog != nil {
+		prog.done()
+	}
+	return g.publish(cfg, cfg.Reports, stdout, stderr)
+}
+
+// gateResult is one finished gate, ready to be reported.
+type gateResult struct {
+	p       *gate.Policy
+	verdict *gate.Verdict
+	meta    report.Meta
+	code    int
+	// failure is what the command returns besides the verdict's exit code;
+	// noReport says the failure leaves no honest verdict to report.
+	failure  error
+	noReport bool
+	infra    bool
+}
+
+// runOne runs one gate, showing its progress on prog when not nil.
+func runOne(ctx context.Context, cfg *runConfig, p *gate.Policy, src gate.Source, live bool, desc string, prog *progress) *gateResult {
+	g := &gateResult{p: p}
+	rcfg := runner.Config{Policy: p, Source: src, Live: live}
+	if prog != nil {
 		rcfg.Progress, rcfg.ProgressEvery = prog.update, prog.every()
 	}
 	rec, err := openRecorder(cfg.Live, p)
 	if err != nil {
-		return usageErr(err)
+		g.failure, g.noReport = usageErr(err), true
+		return g
 	}
 	var start time.Time
 	if rec != nil {
@@ -234,35 +329,34 @@ func gateWith(ctx context.Context, cfg *runConfig, p *gate.Policy, src gate.Sour
 		}
 	}
 	res, runErr := runner.Run(ctx, rcfg)
-	if prog != nil {
-		prog.done()
-	}
 	recErr := rec.close()
 	if res == nil {
-		return usageErr(runErr)
+		g.failure, g.noReport = usageErr(runErr), true
+		return g
 	}
+	g.verdict = res.Verdict
 	code := gate.ExitCode(res.Verdict.Outcome, p.OnInconclusive)
-	var failure error
 	switch {
 	case errors.Is(runErr, runner.ErrInterrupted):
 		code = gate.ExitInterrupted
-		failure = &exitError{code: code, err: errors.New("interrupted before the window closed: the report is partial")}
+		g.failure = &exitError{code: code, err: errors.New("interrupted before the window closed: the report is partial")}
 	case runErr != nil:
 		var re *replay.Error
 		if errors.As(runErr, &re) {
-			failure = usageErr(runErr)
+			g.failure = usageErr(runErr)
 		} else {
-			failure = infraErr(runErr)
+			g.failure = infraErr(runErr)
 		}
 		var ee *exitError
-		if errors.As(failure, &ee) {
+		if errors.As(g.failure, &ee) {
 			code = ee.code
 		}
 	case recErr != nil:
-		failure = infraErr(recErr)
+		g.failure = infraErr(recErr)
 		code = gate.ExitInfra
 	}
-	meta := report.Meta{
+	g.code = code
+	g.meta = report.Meta{
 		Version:        version,
 		PolicyFile:     p.File,
 		Source:         desc,
@@ -270,43 +364,56 @@ func gateWith(ctx context.Context, cfg *runConfig, p *gate.Policy, src gate.Sour
 		OnInconclusive: p.OnInconclusive,
 	}
 	if live {
-		meta.StartTime = res.Start
+		g.meta.StartTime = res.Start
 	}
-	if failure != nil && code != gate.ExitInterrupted && code != gate.ExitInfra {
+	switch {
+	case g.failure != nil && code != gate.ExitInterrupted && code != gate.ExitInfra:
 		// Bad input: no verdict is honest, so no report.
-		return failure
-	}
-	if failure != nil && code == gate.ExitInfra && runErr != nil {
+		g.noReport = true
+	case g.failure != nil && code == gate.ExitInfra && runErr != nil:
 		// The tap failed: say why; a report of what little was seen
 		// would read like a verdict.
-		publishFailure(cfg, code, failure, stdout)
-		return failure
+		g.noReport, g.infra = true, true
 	}
-	if err := writeReports(cfg, res.Verdict, meta, stdout, stderr); err != nil {
-		return infraErr(err)
-	}
-	if err := report.WriteTerminationMessage(cfg.Live.TerminationLog, res.Verdict, code); err != nil {
-		fmt.Fprintf(stderr, "tapgate: %v\n", err)
-	}
-	publishGitHub(cfg, res.Verdict, meta, stdout, stderr)
-	if failure != nil {
-		return failure
-	}
-	return verdictExit(code)
+	return g
 }
 
-func writeReports(cfg *runConfig, v *gate.Verdict, meta report.Meta, stdout, stderr io.Writer) error {
-	main := report.Text
-	if cfg.Output == "json" {
-		main = report.JSON
+// publish writes the gate's reports (stdout and specs), the termination
+// message and the GitHub outputs, and returns the command's error.
+func (g *gateResult) publish(cfg *runConfig, specs []report.Spec, stdout, stderr io.Writer) error {
+	if g.noReport {
+		if g.infra {
+			publishFailure(cfg, g.code, g.failure, stdout)
+		}
+		return g.failure
 	}
-	if err := main(stdout, v, meta); err != nil {
-		return err
+	if err := writeReports(cfg, specs, g.verdict, g.meta, stdout, stderr); err != nil {
+		return infraErr(err)
 	}
-	if cfg.Output == "json" && isTerminal(stderr) {
-		fmt.Fprintf(stderr, "tapgate: %s (exit %d)\n", v.Outcome, meta.ExitCode)
+	if err := report.WriteTerminationMessage(cfg.Live.TerminationLog, g.verdict, g.code); err != nil {
+		fmt.Fprintf(stderr, "tapgate: %v\n", err)
 	}
-	return report.Write(stdout, cfg.Reports, v, meta)
+	publishGitHub(cfg, g.verdict, g.meta, stdout, stderr)
+	if g.failure != nil {
+		return g.failure
+	}
+	return verdictExit(g.code)
+}
+
+func writeReports(cfg *runConfig, specs []report.Spec, v *gate.Verdict, meta report.Meta, stdout, stderr io.Writer) error {
+	if cfg.Output != "" {
+		main := report.Text
+		if cfg.Output == "json" {
+			main = report.JSON
+		}
+		if err := main(stdout, v, meta); err != nil {
+			return err
+		}
+		if cfg.Output == "json" && isTerminal(stderr) {
+			fmt.Fprintf(stderr, "tapgate: %s (exit %d)\n", v.Outcome, meta.ExitCode)
+		}
+	}
+	return report.Write(stdout, specs, v, meta)
 }
 
 func isTerminal(w io.Writer) bool {

@@ -92,6 +92,41 @@ func passVerdict() (*gate.Verdict, report.Meta) {
 	return v, report.Meta{PolicyFile: "builtin:http-golden-signals", ExitCode: gate.ExitPass}
 }
 
+// stoppedVerdict is a live run that stopped 2.1s into its window on a
+// decided sequential FAIL, with quantile intervals in the targets table and
+// an undecided rule.
+func stoppedVerdict() (*gate.Verdict, report.Meta) {
+	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	lat := gate.Quantiles{P50: ms(24.9), P95: ms(161.2), P99: ms(402.5), Valid: true,
+		CI50: gate.DurationInterval{Low: ms(15.9), High: ms(37), HighKnown: true},
+		CI95: gate.DurationInterval{Low: ms(114.5)},
+		CI99: gate.DurationInterval{Low: ms(252.6)}}
+	test := &gate.TestResult{Confidence: 0.99, Tolerance: 2, Good: 0.0025, Bad: 0.01, BadSamples: 4, LLR: 5.1, PassLLR: 5.1,
+		FailBoundary: 4.605, PassBoundary: -4.605, DecidedAfter: 63, DecidedAt: 2100 * time.Millisecond, CleanPass: 611}
+	v := &gate.Verdict{
+		Policy: "checkout-canary", Outcome: gate.Fail, Final: true,
+		Window: 40 * time.Second, Elapsed: 2100 * time.Millisecond, TimeKnown: true,
+		StoppedEarly: true, StopReason: "canary/success-rate failed 2.1s into the window and no later traffic can undo it",
+		Targets: []gate.TargetResult{{Name: "canary", Resource: "deployment/checkout-canary", Coverage: 1,
+			Stats: gate.Stats{Requests: 63, Successes: 59, Failures: 4, SuccessRate: 59.0 / 63,
+				Interval: gate.Interval{Low: 0.8478, High: 0.9751}, Latency: lat}}},
+		Rules: []gate.RuleResult{
+			{Name: "success-rate", Kind: gate.SuccessRate, Target: "canary", Outcome: gate.Fail, HasValue: true,
+				Observed: 59.0 / 63, Threshold: ">= 99.5%", Samples: 63, Required: 100, Line: 25,
+				Interval: &gate.Interval{Low: 0.8478, High: 0.9751}, Decision: gate.Sequential, Decided: true, Test: test,
+				Reason: "failed at 99% confidence after 63 requests, 4 failed: a release with success 99.75% or more fails at most 1% of the time; no later traffic can undo it"},
+			{Name: "p99-latency", Kind: gate.LatencyQuantile, Target: "canary", Outcome: gate.Inconclusive, HasValue: true,
+				Observed: 0.4025, Threshold: "p99 <= 300ms", Samples: 63, Required: 100, Line: 27,
+				Decision: gate.Sequential, QuantileCI: &lat.CI99,
+				Test: &gate.TestResult{Confidence: 0.99, Tolerance: 2, Good: 0.005, Bad: 0.02, BadSamples: 1, LLR: 0.44, PassLLR: 0.44,
+					FailBoundary: 4.605, PassBoundary: -4.605, MoreSamples: 586, CleanPass: 304},
+				Reason: "undecided at 99% confidence: 1 of 63 slower than 300ms (1.587%), not yet enough to tell 0.5% from 2%; about 586 more samples would likely decide it at the observed rate (~20s at 30/s)"},
+		},
+	}
+	return v, report.Meta{Version: "v0.2.0", PolicyFile: workspace + "/.github/tapgate/canary.yaml",
+		Source: "live tap via https://10.96.0.1:443", ExitCode: gate.ExitFail}
+}
+
 func TestPublishGolden(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -100,6 +135,7 @@ func TestPublishGolden(t *testing.T) {
 		{"fail", failVerdict},
 		{"many-failures", manyFailures},
 		{"pass", passVerdict},
+		{"stopped-early", stoppedVerdict},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -29,6 +29,14 @@ type AdHoc struct {
 	MinRequestRate float64 // requests per second; 0: no rule
 	OnInconclusive string  // fail | pass | inconclusive; empty: inconclusive
 	MaxRPS         float64
+	// Decision is sequential or estimate, Confidence a percentage such as
+	// "99%" or "0.99", Tolerance a number such as "2"; empty: the default.
+	// They are written as given, so Parse validates them as in a file.
+	Decision   string
+	Confidence string
+	Tolerance  string
+	// StopOnPass ends a live run as soon as every rule has passed.
+	StopOnPass bool
 }
 
 // AdHocFile is the file name ad-hoc policies are reported under.
@@ -87,6 +95,16 @@ func adHocDocument(a AdHoc) (*Document, error) {
 	}
 	if a.MinRequests != 0 {
 		s.MinRequests = ptr(a.MinRequests)
+	}
+	s.Decision = a.Decision
+	if a.Confidence != "" {
+		s.Confidence = &Percent{Raw: a.Confidence}
+	}
+	if a.Tolerance != "" {
+		s.Tolerance = &Factor{Raw: a.Tolerance}
+	}
+	if a.StopOnPass {
+		s.StopOnPass = ptr(true)
 	}
 	if a.MinSuccessRate != "" {
 		s.Rules = append(s.Rules, RuleSpec{Name: "success-rate", SuccessRate: &SuccessRateSpec{Min: &Percent{Raw: a.MinSuccessRate}}})

@@ -28,6 +28,10 @@ func fullAdHoc() AdHoc {
 		MinRequestRate: 1.5,
 		OnInconclusive: "fail",
 		MaxRPS:         20,
+		Decision:       "sequential",
+		Confidence:     "99.9%",
+		Tolerance:      "1.5",
+		StopOnPass:     true,
 	}
 }
 
@@ -45,6 +49,10 @@ spec:
   warmup: 10s
   minRequests: 50
   onInconclusive: fail
+  decision: sequential
+  confidence: 99.9%
+  tolerance: 1.5
+  stopOnPass: true
   targets:
   - name: api-gateway
     resource: deploy/api-gateway
@@ -73,6 +81,31 @@ spec:
 	}
 	if got.Rules[3].Quantile != 0.999 || got.Rules[1].Max != 0.001 || got.Rules[0].Min != 0.995 {
 		t.Errorf("values: %v %v %v", got.Rules[3].Quantile, got.Rules[1].Max, got.Rules[0].Min)
+	}
+	if got.Decision != gate.Sequential || got.Confidence != 0.999 || got.Tolerance != 1.5 || !got.StopOnPass || got.KeepTapping {
+		t.Errorf("knobs: %v %v %v %v %v", got.Decision, got.Confidence, got.Tolerance, got.StopOnPass, got.KeepTapping)
+	}
+	// Left empty, the knobs take the defaults and Render writes none of them.
+	a := AdHoc{Window: time.Minute, MinSuccessRate: "99%"}
+	out, err := Render(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"decision", "confidence", "tolerance", "stopOnPass", "stopOnFail"} {
+		if strings.Contains(string(out), k) {
+			t.Errorf("Render of default knobs writes %s:\n%s", k, out)
+		}
+	}
+	p, err := FromAdHoc(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Decision != gate.Sequential || p.Confidence != gate.DefaultConfidence || p.Tolerance != gate.DefaultTolerance || p.StopOnPass || p.KeepTapping {
+		t.Errorf("default knobs: %+v", p)
+	}
+	// decision: estimate takes a budget of zero, which a test cannot decide.
+	if p, err := FromAdHoc(AdHoc{Window: time.Minute, MinSuccessRate: "100%", Decision: "estimate"}); err != nil || p.Decision != gate.Estimate {
+		t.Errorf("estimate of 100%%: %v", err)
 	}
 }
 
@@ -125,6 +158,14 @@ func TestAdHocErrors(t *testing.T) {
 		{"yaml in a percentage", func(a *AdHoc) { a.MinSuccessRate = "99%}\n    dryRun: true" }, "is not a percentage"},
 		{"negative maxRPS", func(a *AdHoc) { a.MaxRPS = -1 }, "maxRPS must not be negative"},
 		{"minRequests zero is default, negative is not", func(a *AdHoc) { a.MinRequests = -3 }, "spec.minRequests: minRequests must be at least 1"},
+		{"bad decision", func(a *AdHoc) { a.Decision = "bayes" }, `spec.decision: decision "bayes" is not one of sequential (the default), estimate`},
+		{"confidence as a bare percentage", func(a *AdHoc) { a.Confidence = "99.9" }, "spec.confidence: 99.9 is not a ratio between 0 and 1 (did you mean 99.9%?)"},
+		{"confidence 100%", func(a *AdHoc) { a.Confidence = "100%" }, "spec.confidence: confidence 100% must be above 50% and below 100%, e.g. 99%"},
+		{"confidence words", func(a *AdHoc) { a.Confidence = "very" }, `spec.confidence: "very" is not a percentage`},
+		{"tolerance 1", func(a *AdHoc) { a.Tolerance = "1" }, "spec.tolerance: tolerance 1 must be greater than 1"},
+		{"tolerance words", func(a *AdHoc) { a.Tolerance = "twice" }, `spec.tolerance: expected a number such as 2 or 1.5, got string "twice"`},
+		{"yaml in a tolerance", func(a *AdHoc) { a.Tolerance = "2\n  window: 1h" }, `spec.tolerance: expected a number such as 2 or 1.5, got string "2\n  window: 1h"`},
+		{"estimate of a zero budget is fine, sequential is not", func(a *AdHoc) { a.MinSuccessRate = "100%" }, "spec.rules[0].successRate.min: successRate min 100% cannot be decided sequentially"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

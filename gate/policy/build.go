@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -106,6 +107,9 @@ func (d *decoder) build(doc *Document) *gate.Policy {
 		MinRequests:    gate.DefaultMinRequests,
 		OnInconclusive: gate.Inconclusive,
 		CoverageFloor:  gate.DefaultCoverageFloor,
+		Decision:       gate.Sequential,
+		Confidence:     gate.DefaultConfidence,
+		Tolerance:      gate.DefaultTolerance,
 	}
 	switch {
 	case doc.APIVersion == "":
@@ -168,6 +172,7 @@ func (d *decoder) buildSpec(s *Spec, p *gate.Policy) {
 			d.errPath("spec.coverageFloor", "coverageFloor 0%% would let a target that was never tapped decide: use at least 1%% (the default is 90%%)")
 		}
 	}
+	d.buildDecision(s, p)
 	if c := s.Classification; c != nil {
 		d.buildClassification(c, p)
 	}
@@ -201,9 +206,12 @@ func (d *decoder) buildSpec(s *Spec, p *gate.Policy) {
 		d.errPath("spec.rules", "at least one rule is required, e.g. rules: [{name: success-rate, successRate: {min: 99.5%%}}]")
 	}
 	ruleNames := map[string]int{}
+	clean := make([]bool, len(s.Rules))
 	for i := range s.Rules {
 		path := fmt.Sprintf("spec.rules[%d]", i)
-		r := d.buildRule(&s.Rules[i], path, names)
+		before := len(d.errs)
+		r := d.buildRule(&s.Rules[i], path, names, p)
+		clean[i] = len(d.errs) == before
 		if r.Name != "" {
 			if first, dup := ruleNames[r.Name]; dup {
 				d.errPath(path+".name", "duplicate rule name %q (also spec.rules[%d]): give each rule its own name", r.Name, first)
@@ -213,6 +221,141 @@ func (d *decoder) buildSpec(s *Spec, p *gate.Policy) {
 		}
 		p.Rules = append(p.Rules, r)
 	}
+	// The core's own check of each test's knobs, once the spec's defaults
+	// are in place; a rule with problems of its own is not checked again.
+	for i := range p.Rules {
+		if clean[i] {
+			d.checkParams(&p.Rules[i], p, fmt.Sprintf("spec.rules[%d]", i))
+		}
+	}
+}
+
+// buildDecision reads the spec's defaults for every rule's test and the
+// early stops of a live run.
+func (d *decoder) buildDecision(s *Spec, p *gate.Policy) {
+	if s.Decision != "" {
+		if dec, ok := gate.ParseDecision(s.Decision); ok {
+			p.Decision = dec
+		} else {
+			d.errPath("spec.decision", "decision %q is not one of sequential (the default), estimate", s.Decision)
+		}
+	}
+	if c := s.Confidence; c != nil {
+		if msg := confidenceProblem(c.Value); msg != "" {
+			d.errPath("spec.confidence", "%s", msg)
+		} else {
+			p.Confidence = c.Value
+		}
+	}
+	if t := s.Tolerance; t != nil {
+		if msg := toleranceProblem(t.Value); msg != "" {
+			d.errPath("spec.tolerance", "%s", msg)
+		} else {
+			p.Tolerance = t.Value
+		}
+	}
+	if s.StopOnPass != nil {
+		p.StopOnPass = *s.StopOnPass
+	}
+	if s.StopOnFail != nil {
+		p.KeepTapping = !*s.StopOnFail
+	}
+}
+
+// confidenceProblem and toleranceProblem word a bad knob as
+// gate.CheckParams does (a test keeps them in step), for values written in
+// the policy, which are reported at their own line.
+func confidenceProblem(v float64) string {
+	if v > 0.5 && v < 1 {
+		return ""
+	}
+	msg := fmt.Sprintf("confidence %s must be above 50%% and below 100%%, e.g. 99%%", gate.FormatPercent(v))
+	if v < 0.5 {
+		msg += ": it is how sure a decision must be, not the risk of a wrong one; for at most a 1% risk write 99%"
+	}
+	return msg
+}
+
+func toleranceProblem(v float64) string {
+	if v > 1 && !math.IsInf(v, 0) && !math.IsNaN(v) {
+		return ""
+	}
+	return fmt.Sprintf("tolerance %s must be greater than 1 (the default is 2: the bounds hold at half and at twice the budget)", strconv.FormatFloat(v, 'f', -1, 64))
+}
+
+// buildRuleKnobs reads a rule's own decision, confidence and tolerance.
+func (d *decoder) buildRuleKnobs(rs *RuleSpec, r *gate.Rule, path string, p *gate.Policy) {
+	set := map[string]bool{"decision": rs.Decision != "", "confidence": rs.Confidence != nil, "tolerance": rs.Tolerance != nil}
+	if r.Kind != 0 && !r.Kind.Tested() {
+		for _, k := range []string{"decision", "confidence", "tolerance"} {
+			if set[k] {
+				d.errPath(path+"."+k, "%s does not apply to a %s rule, which has no statistical test (successRate, errorRate, latency and compare rules have one): remove %s", k, r.Kind, k)
+			}
+		}
+		return
+	}
+	if rs.Decision != "" {
+		if dec, ok := gate.ParseDecision(rs.Decision); ok {
+			r.Decision = dec
+		} else {
+			d.errPath(path+".decision", "decision %q is not one of sequential, estimate (default: spec.decision)", rs.Decision)
+		}
+	}
+	estimate := ""
+	if r.Params(p).Decision == gate.Estimate {
+		estimate = "spec.decision: estimate"
+		if r.Decision == gate.Estimate {
+			estimate = "decision: estimate on the rule"
+		}
+	}
+	if c := rs.Confidence; c != nil {
+		switch msg := confidenceProblem(c.Value); {
+		case estimate != "":
+			d.errPath(path+".confidence", "confidence has no effect: the rule decides by estimate (%s), which compares the sample's point estimate with the threshold and has no error bounds; remove confidence, or set decision: sequential", estimate)
+		case msg != "":
+			d.errPath(path+".confidence", "%s", msg)
+		default:
+			r.Confidence = c.Value
+		}
+	}
+	if t := rs.Tolerance; t != nil {
+		switch msg := toleranceProblem(t.Value); {
+		case estimate != "":
+			d.errPath(path+".tolerance", "tolerance has no effect: the rule decides by estimate (%s), which compares the sample's point estimate with the threshold and has no error bounds; remove tolerance, or set decision: sequential", estimate)
+		case msg != "":
+			d.errPath(path+".tolerance", "%s", msg)
+		default:
+			r.Tolerance = t.Value
+		}
+	}
+}
+
+// checkParams reports gate.CheckParams's problem with a rule at the key it
+// concerns: the knob, or the budget that cannot be decided.
+func (d *decoder) checkParams(r *gate.Rule, p *gate.Policy, path string) {
+	err := gate.CheckParams(r, p)
+	if err == nil {
+		return
+	}
+	at := path
+	t := r.Params(p)
+	switch {
+	case confidenceProblem(t.Confidence) != "":
+		at = "spec.confidence"
+		if r.Confidence > 0 {
+			at = path + ".confidence"
+		}
+	case toleranceProblem(t.Tolerance) != "":
+		at = "spec.tolerance"
+		if r.Tolerance > 0 {
+			at = path + ".tolerance"
+		}
+	case r.Kind == gate.SuccessRate:
+		at = path + ".successRate.min"
+	case r.Kind == gate.ErrorRate:
+		at = path + ".errorRate.max"
+	}
+	d.errPath(at, "%s", err.Error())
 }
 
 func (d *decoder) buildClassification(c *ClassificationSpec, p *gate.Policy) {
@@ -361,7 +504,7 @@ func (d *decoder) buildRoute(rs *RouteSpec, path string) *gate.Route {
 	return r
 }
 
-func (d *decoder) buildRule(rs *RuleSpec, path string, targets map[string]int) gate.Rule {
+func (d *decoder) buildRule(rs *RuleSpec, path string, targets map[string]int, p *gate.Policy) gate.Rule {
 	r := gate.Rule{Name: rs.Name, Target: rs.Target, DryRun: rs.DryRun, Line: d.line(path)}
 	if rs.Name == "" {
 		d.errPath(path+".name", "rule name is required: name it, e.g. name: p99-latency (reports show it)")
@@ -382,7 +525,7 @@ func (d *decoder) buildRule(rs *RuleSpec, path string, targets map[string]int) g
 	}
 
 	var kinds []string
-	present := []bool{rs.SuccessRate != nil, rs.ErrorRate != nil, rs.Latency != nil, rs.RequestRate != nil, rs.Count != nil}
+	present := []bool{rs.SuccessRate != nil, rs.ErrorRate != nil, rs.Latency != nil, rs.RequestRate != nil, rs.Count != nil, rs.Compare != nil}
 	for i, ok := range present {
 		if ok {
 			kinds = append(kinds, ruleKinds[i])
@@ -417,18 +560,7 @@ func (d *decoder) buildRule(rs *RuleSpec, path string, targets map[string]int) g
 		r.Kind = gate.LatencyQuantile
 		l := rs.Latency
 		lp := path + ".latency"
-		switch {
-		case l.Quantile == nil:
-			d.errPath(lp+".quantile", "latency needs quantile: e.g. quantile: 0.99 for p99")
-		case *l.Quantile <= 0 || *l.Quantile >= 1:
-			hint := ""
-			if *l.Quantile > 1 && *l.Quantile < 100 {
-				hint = fmt.Sprintf("; %s looks like a percentile: write %s", strconv.FormatFloat(*l.Quantile, 'f', -1, 64), strconv.FormatFloat(*l.Quantile/100, 'f', -1, 64))
-			}
-			d.errPath(lp+".quantile", "quantile must be between 0 and 1 exclusive (e.g. 0.99)%s", hint)
-		default:
-			r.Quantile = *l.Quantile
-		}
+		r.Quantile = d.buildQuantile(l.Quantile, lp)
 		switch {
 		case l.Max == nil:
 			d.errPath(lp+".max", "latency needs max: the highest acceptable value of the quantile, e.g. max: 300ms")
@@ -437,14 +569,7 @@ func (d *decoder) buildRule(rs *RuleSpec, path string, targets map[string]int) g
 		default:
 			r.MaxLatency = l.Max.Value
 		}
-		switch l.Metric {
-		case "", "latency":
-			r.Metric = gate.MetricLatency
-		case "duration":
-			r.Metric = gate.MetricDuration
-		default:
-			d.errPath(lp+".metric", "metric %q is not latency (time to response headers, the default) or duration (time to end of stream)", l.Metric)
-		}
+		r.Metric = d.buildMetric(l.Metric, lp)
 	case rs.RequestRate != nil:
 		r.Kind = gate.RequestRate
 		switch m := rs.RequestRate.Min; {
@@ -468,8 +593,100 @@ func (d *decoder) buildRule(rs *RuleSpec, path string, targets map[string]int) g
 				r.Max = float64(*m)
 			}
 		}
+	case rs.Compare != nil:
+		d.buildCompare(rs, &r, path+".compare", targets)
 	}
+	d.buildRuleKnobs(rs, &r, path, p)
 	return r
+}
+
+func (d *decoder) buildQuantile(q *float64, path string) float64 {
+	switch {
+	case q == nil:
+		d.errPath(path+".quantile", "latency needs quantile: e.g. quantile: 0.99 for p99")
+	case *q <= 0 || *q >= 1:
+		hint := ""
+		if *q > 1 && *q < 100 {
+			hint = fmt.Sprintf("; %s looks like a percentile: write %s", strconv.FormatFloat(*q, 'f', -1, 64), strconv.FormatFloat(*q/100, 'f', -1, 64))
+		}
+		d.errPath(path+".quantile", "quantile must be between 0 and 1 exclusive (e.g. 0.99)%s", hint)
+	default:
+		return *q
+	}
+	return 0
+}
+
+func (d *decoder) buildMetric(m, path string) gate.LatencyMetric {
+	switch m {
+	case "", "latency":
+	case "duration":
+		return gate.MetricDuration
+	default:
+		d.errPath(path+".metric", "metric %q is not latency (time to response headers, the default) or duration (time to end of stream)", m)
+	}
+	return gate.MetricLatency
+}
+
+// buildCompare reads a rule that judges its target against a baseline
+// target; with no target it applies to every target but the baseline.
+func (d *decoder) buildCompare(rs *RuleSpec, r *gate.Rule, path string, targets map[string]int) {
+	c := rs.Compare
+	_, known := targets[c.Baseline]
+	switch {
+	case c.Baseline == "":
+		d.errPath(path+".baseline", "compare needs baseline: the name of the target to compare with, e.g. baseline: stable")
+	case !known:
+		d.errPath(path+".baseline", "baseline %q is not a declared target: use one of the names under spec.targets (%s)", c.Baseline, strings.Join(sortedKeys(targets), ", "))
+	case rs.Target == c.Baseline:
+		d.errPath(path+".baseline", "baseline %q is the rule's own target, and a target cannot be compared with itself: set baseline to the target to compare with (e.g. stable), or target to the one to judge (e.g. canary)", c.Baseline)
+	case rs.Target == "" && len(targets) == 1:
+		d.errPath(path+".baseline", "baseline %q is the only target, so the rule has nothing to compare with it: add the target to judge (e.g. the canary) under spec.targets", c.Baseline)
+	default:
+		r.Baseline = c.Baseline
+	}
+	switch {
+	case c.ErrorRate == nil && c.Latency == nil:
+		d.errPath(path, "compare needs one of %s: e.g. errorRate: {maxIncrease: 1pp} or latency: {quantile: 0.99, maxRatio: 1.2}", strings.Join(compareKinds, ", "))
+	case c.ErrorRate != nil && c.Latency != nil:
+		d.errPath(path, "compare has both errorRate and latency: a rule compares one thing; split it into one rule for each")
+	case c.ErrorRate != nil:
+		r.Kind = gate.CompareErrorRate
+		ep := path + ".errorRate.maxIncrease"
+		switch m := c.ErrorRate.MaxIncrease; {
+		case m == nil:
+			d.errPath(ep, "errorRate needs maxIncrease: how many percentage points above the baseline's error rate this target's may be, e.g. {maxIncrease: 1pp}")
+		case m.Value <= 0:
+			d.errPath(ep, "maxIncrease must be more than 0, e.g. 1pp: with no margin this target would have to fail no more often than the baseline, which no sample can show")
+		case m.Value >= 1:
+			d.errPath(ep, "maxIncrease %s would allow every request to fail: use less than 100pp, e.g. 1pp", strings.TrimSpace(m.Raw))
+		default:
+			r.MaxIncrease = m.Value
+		}
+	default:
+		r.Kind = gate.CompareLatency
+		l := c.Latency
+		lp := path + ".latency"
+		r.Quantile = d.buildQuantile(l.Quantile, lp)
+		r.Metric = d.buildMetric(l.Metric, lp)
+		switch {
+		case l.MaxRatio == nil && l.MaxIncrease == nil:
+			d.errPath(lp+".maxRatio", "compare latency needs maxRatio or maxIncrease: how much slower than the baseline's the quantile may be, e.g. maxRatio: 1.2 (at most 20%% slower) or maxIncrease: 50ms")
+		case l.MaxRatio != nil && l.MaxIncrease != nil:
+			d.errPath(lp+".maxIncrease", "latency has both maxRatio and maxIncrease: choose one, a ratio (maxRatio: 1.2) or a duration (maxIncrease: 50ms)")
+		case l.MaxRatio != nil:
+			if *l.MaxRatio <= 1 {
+				d.errPath(lp+".maxRatio", "maxRatio must be greater than 1, e.g. 1.2 for at most 20%% slower: at %s this target would have to be at least as fast as the baseline, a margin of nothing that no sample can show", strconv.FormatFloat(*l.MaxRatio, 'f', -1, 64))
+			} else {
+				r.MaxRatio = *l.MaxRatio
+			}
+		default:
+			if l.MaxIncrease.Value <= 0 {
+				d.errPath(lp+".maxIncrease", "maxIncrease must be longer than 0, e.g. 50ms: with no margin this target would have to be exactly as fast as the baseline, which no sample can show")
+			} else {
+				r.MaxIncreaseLatency = l.MaxIncrease.Value
+			}
+		}
+	}
 }
 
 // isToken reports whether s is a non-empty HTTP token (header name, method).

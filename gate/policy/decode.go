@@ -288,6 +288,15 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth
 				return
 			}
 		}
+		if h, ok := v.Addr().Interface().(keyHinter); ok {
+			if msg := h.unknownKeyHint(key); msg != "" {
+				// The hint says what to write instead; that the
+				// replacement is missing is not a second problem.
+				d.errAt(k, joinKey(path, key), "%s", msg)
+				d.bad[path] = true
+				return
+			}
+		}
 		msg := fmt.Sprintf("unknown key %q", key)
 		if s := suggest(key, fs); s != "" {
 			msg += fmt.Sprintf(": did you mean %q?", s)

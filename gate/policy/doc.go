@@ -27,5 +27,22 @@
 //   - metadata.name, and the name of every target and rule, are required:
 //     reports and rule targets refer to them.
 //   - count.max defaults to 0 (no such response allowed).
+//   - decision (sequential by default), confidence (99%) and tolerance (2)
+//     are written into the policy with their defaults, so Marshal shows
+//     the effective test; a rule's own values override them only where it
+//     sets them. A rule may set them only if it has a test (not count or
+//     requestRate), and confidence or tolerance only if it decides
+//     sequentially. Every rule is then checked by gate.CheckParams (e.g. a
+//     budget of zero cannot be decided sequentially), reported at the key
+//     concerned.
+//   - stopOnFail: false sets gate.Policy.KeepTapping; stopOnPass defaults
+//     to false.
+//   - A compare rule's errorRate.maxIncrease is an absolute increase: 1pp,
+//     1% and 0.01 all mean one percentage point. There is no maxRatio for
+//     error rates (a baseline with no failures makes any ratio
+//     undecidable); a latency comparison has exactly one of maxRatio (> 1)
+//     and maxIncrease (a duration > 0). The baseline must be another
+//     declared target; a compare rule with no target applies to every
+//     target but its baseline.
 //   - A policy file holds exactly one YAML document.
 package policy

@@ -45,10 +45,15 @@ type Metadata struct {
 // Spec is the gate itself.
 type Spec struct {
 	Window         *Duration           `yaml:"window" jsonschema:"required" jsonschema_description:"How long to tap, e.g. 60s. Must be longer than warmup."`
-	Warmup         *Duration           `yaml:"warmup,omitempty" jsonschema_description:"Tapped but not evaluated, at the start of the window. Default 0s."`
+	Warmup         *Duration           `yaml:"warmup,omitempty" jsonschema_description:"Tapped but not evaluated, before the window starts (a run taps warmup + window). Default 0s."`
 	MinRequests    *int                `yaml:"minRequests,omitempty" jsonschema:"minimum=1" jsonschema_description:"Default minimum sample for every rule (default 100); a rule never passes on fewer requests."`
 	OnInconclusive string              `yaml:"onInconclusive,omitempty" jsonschema:"enum=fail,enum=pass,enum=inconclusive" jsonschema_description:"Exit as fail, pass or inconclusive (code 3, the default) when there is not enough evidence."`
 	CoverageFloor  *Percent            `yaml:"coverageFloor,omitempty" jsonschema_description:"Share of the window a target must have been tapped for its rules to decide (default 90%)."`
+	Decision       string              `yaml:"decision,omitempty" jsonschema:"enum=sequential,enum=estimate" jsonschema_description:"sequential (default): a threshold is a claim about the true rate, decided by a sequential test with those error bounds, and a live run stops on a decided FAIL; estimate: compare the sample's point estimate with the threshold, as k6 or Flagger thresholds do, with no error bounds."`
+	Confidence     *Percent            `yaml:"confidence,omitempty" jsonschema_description:"How sure a decision must be: at 99%, a release twice over budget (see tolerance) passes at most 1% of the time and one at half the budget fails at most 1% of the time. Default 99%; above 50% and below 100%. Higher needs more traffic to decide."`
+	Tolerance      *Factor             `yaml:"tolerance,omitempty" jsonschema_description:"How far from the budget the error bounds are stated: 2 means at half and at twice the budget; between those the rule may need more traffic and stay inconclusive. Default 2; greater than 1. Closer to 1 needs much more traffic to decide."`
+	StopOnPass     *bool               `yaml:"stopOnPass,omitempty" jsonschema_description:"End a live run as soon as every rule has passed (default false: a release should also live through the window's time)."`
+	StopOnFail     *bool               `yaml:"stopOnFail,omitempty" jsonschema_description:"End a live run as soon as a rule's FAIL is decided, which no later traffic can undo (default true); false taps the whole window for the report."`
 	Classification *ClassificationSpec `yaml:"classification,omitempty"`
 	RedactHeaders  []string            `yaml:"redactHeaders,omitempty" jsonschema_description:"Extra header names whose values are secret, on top of the built-in list (authorization, cookie, ...)."`
 	Targets        []TargetSpec        `yaml:"targets" jsonschema:"required,minItems=1"`
@@ -89,28 +94,53 @@ type MatchSpec struct {
 }
 
 // RuleSpec is one check. Exactly one of successRate, errorRate, latency,
-// requestRate and count must be set.
+// requestRate, count and compare must be set.
 type RuleSpec struct {
 	Name        string           `yaml:"name" jsonschema:"required,minLength=1"`
-	Target      string           `yaml:"target,omitempty" jsonschema_description:"Name of the target this rule applies to (default: every target)."`
+	Target      string           `yaml:"target,omitempty" jsonschema_description:"Name of the target this rule applies to (default: every target; for a compare rule, every target but its baseline)."`
 	Route       *RouteSpec       `yaml:"route,omitempty" jsonschema_description:"Only requests on this route."`
 	SuccessRate *SuccessRateSpec `yaml:"successRate,omitempty"`
 	ErrorRate   *ErrorRateSpec   `yaml:"errorRate,omitempty"`
 	Latency     *LatencySpec     `yaml:"latency,omitempty"`
 	RequestRate *RequestRateSpec `yaml:"requestRate,omitempty"`
 	Count       *CountSpec       `yaml:"count,omitempty"`
+	Compare     *CompareSpec     `yaml:"compare,omitempty" jsonschema_description:"Judge the target against a baseline target tapped in the same window (e.g. a canary against stable)."`
 	MinRequests *int             `yaml:"minRequests,omitempty" jsonschema:"minimum=1" jsonschema_description:"Minimum sample for this rule; overrides the spec default and the quantile floor (100 for p99)."`
+	Decision    string           `yaml:"decision,omitempty" jsonschema:"enum=sequential,enum=estimate" jsonschema_description:"Overrides spec.decision for this rule (successRate, errorRate, latency and compare rules only)."`
+	Confidence  *Percent         `yaml:"confidence,omitempty" jsonschema_description:"Overrides spec.confidence for this rule (sequential successRate, errorRate, latency and compare rules only)."`
+	Tolerance   *Factor          `yaml:"tolerance,omitempty" jsonschema_description:"Overrides spec.tolerance for this rule (sequential successRate, errorRate, latency and compare rules only)."`
 	DryRun      bool             `yaml:"dryRun,omitempty" jsonschema_description:"Report the rule but do not let it decide the verdict."`
 }
 
 // ruleKinds are the check keys of a rule, in document order.
-var ruleKinds = []string{"successRate", "errorRate", "latency", "requestRate", "count"}
+var ruleKinds = []string{"successRate", "errorRate", "latency", "requestRate", "count", "compare"}
 
-// JSONSchemaExtend requires exactly one check kind.
+// JSONSchemaExtend requires exactly one check kind, and states the range
+// of confidence (Percent alone accepts 0% to 100%).
 func (RuleSpec) JSONSchemaExtend(s *jsonschema.Schema) {
 	for _, k := range ruleKinds {
 		s.OneOf = append(s.OneOf, &jsonschema.Schema{Required: []string{k}})
 	}
+	confidenceRange(s)
+}
+
+// JSONSchemaExtend states the range of confidence.
+func (Spec) JSONSchemaExtend(s *jsonschema.Schema) { confidenceRange(s) }
+
+// confidencePattern is the schema pattern of a confidence percentage:
+// above 50% and below 100%.
+const confidencePattern = `^(50\.[0-9]*[1-9][0-9]*|5[1-9](\.[0-9]+)?|[6-9][0-9](\.[0-9]+)?)%$`
+
+func confidenceRange(s *jsonschema.Schema) {
+	p, ok := s.Properties.Get("confidence")
+	if !ok {
+		return
+	}
+	p.OneOf = []*jsonschema.Schema{
+		{Type: "number", ExclusiveMinimum: "0.5", ExclusiveMaximum: "1"},
+		{Type: "string", Pattern: confidencePattern},
+	}
+	p.Examples = []any{"99%", "99.9%", 0.95}
 }
 
 // JSONSchemaExtend sets the resource patterns from the parser's own tables.
@@ -156,6 +186,60 @@ type RequestRateSpec struct {
 type CountSpec struct {
 	Of  []Condition `yaml:"of" jsonschema:"required,minItems=1"`
 	Max *int        `yaml:"max,omitempty" jsonschema:"minimum=0" jsonschema_description:"Default 0."`
+}
+
+// CompareSpec judges the rule's target against a baseline target tapped in
+// the same window. Exactly one of ErrorRate and Latency must be set.
+type CompareSpec struct {
+	Baseline  string                `yaml:"baseline" jsonschema:"required,minLength=1" jsonschema_description:"Name of the target to compare with, e.g. stable: a declared target other than the one judged."`
+	ErrorRate *CompareErrorRateSpec `yaml:"errorRate,omitempty" jsonschema_description:"The error rate may exceed the baseline's by at most maxIncrease."`
+	Latency   *CompareLatencySpec   `yaml:"latency,omitempty" jsonschema_description:"The quantile may be at most maxRatio times, or maxIncrease above, the baseline's."`
+}
+
+// compareKinds are the keys of a comparison, in document order.
+var compareKinds = []string{"errorRate", "latency"}
+
+// JSONSchemaExtend requires exactly one comparison.
+func (CompareSpec) JSONSchemaExtend(s *jsonschema.Schema) {
+	for _, k := range compareKinds {
+		s.OneOf = append(s.OneOf, &jsonschema.Schema{Required: []string{k}})
+	}
+}
+
+// CompareErrorRateSpec: the error rate may be at most MaxIncrease above the
+// baseline's, in absolute terms.
+type CompareErrorRateSpec struct {
+	MaxIncrease *Points `yaml:"maxIncrease" jsonschema:"required" jsonschema_description:"How much higher than the baseline's the error rate may be, in percentage points: with 1pp (also written 1% or 0.01) a baseline failing 0.2% of requests allows up to 1.2%."`
+}
+
+// unknownKeyHint explains why there is no maxRatio for error rates.
+func (CompareErrorRateSpec) unknownKeyHint(key string) string {
+	if strings.EqualFold(key, "maxRatio") {
+		return "maxRatio cannot bound an error rate: a baseline with no failures has an error rate of 0, and no ratio of it can be decided (any multiple of 0 is 0); bound the increase in percentage points instead, e.g. maxIncrease: 1pp"
+	}
+	return ""
+}
+
+// CompareLatencySpec: the Quantile may be at most MaxRatio times, or
+// MaxIncrease above, the baseline's. Exactly one of the two must be set.
+type CompareLatencySpec struct {
+	Quantile    *float64  `yaml:"quantile" jsonschema:"required,exclusiveMinimum=0,exclusiveMaximum=1" jsonschema_description:"e.g. 0.99 for p99."`
+	MaxRatio    *float64  `yaml:"maxRatio,omitempty" jsonschema:"exclusiveMinimum=1" jsonschema_description:"The quantile may be at most this many times the baseline's, e.g. 1.2 for at most 20% slower. Greater than 1."`
+	MaxIncrease *Duration `yaml:"maxIncrease,omitempty" jsonschema_description:"The quantile may be at most this much above the baseline's, e.g. 50ms. Longer than 0."`
+	Metric      string    `yaml:"metric,omitempty" jsonschema:"enum=latency,enum=duration" jsonschema_description:"latency: time to response headers (default); duration: time to end of stream."`
+}
+
+// JSONSchemaExtend requires exactly one of maxRatio and maxIncrease.
+func (CompareLatencySpec) JSONSchemaExtend(s *jsonschema.Schema) {
+	for _, k := range []string{"maxRatio", "maxIncrease"} {
+		s.OneOf = append(s.OneOf, &jsonschema.Schema{Required: []string{k}})
+	}
+}
+
+// keyHinter is implemented by document types that explain why a key they
+// do not accept is wrong, beyond "unknown key".
+type keyHinter interface {
+	unknownKeyHint(key string) string
 }
 
 // scalar is implemented by document types that decode one YAML scalar
@@ -351,6 +435,131 @@ func formatPercent(v float64) string {
 		ip += "." + fp
 	}
 	return ip + "%"
+}
+
+// Points is an absolute increase of a rate, written in percentage points
+// ("1pp", or "1%", which means the same here) or as a ratio (0.01).
+type Points struct {
+	Value float64
+	Raw   string // as written; a number is written back as a number
+}
+
+// pointsPattern is the schema pattern of the string form, 0pp to 99.x pp.
+const pointsPattern = `^[0-9]{1,2}(\.[0-9]+)?(pp|%)$`
+
+var pointsRE = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?)(pp|%)$`)
+
+// NewPoints returns the Points for a ratio v.
+func NewPoints(v float64) *Points { return &Points{Value: v} }
+
+func (p *Points) decodeScalar(n *yaml.Node) string {
+	p.Raw = n.Value
+	switch n.ShortTag() {
+	case "!!str":
+		s := strings.TrimSpace(n.Value)
+		m := pointsRE.FindStringSubmatch(s)
+		if m == nil || len(s) > 40 {
+			if _, err := strconv.ParseFloat(s, 64); err == nil {
+				return fmt.Sprintf("%q is a quoted number: write a ratio such as 0.01 unquoted, or percentage points such as 1pp", n.Value)
+			}
+			if strings.HasPrefix(s, "-") {
+				return fmt.Sprintf("%q is negative: write how much higher the rate may be, e.g. 1pp", n.Value)
+			}
+			return fmt.Sprintf("%q is not an increase: write percentage points such as 1pp (or 1%%), or a ratio such as 0.01", n.Value)
+		}
+		r, ok := new(big.Rat).SetString(m[1])
+		if !ok {
+			return fmt.Sprintf("%q is not an increase: write percentage points such as 1pp (or 1%%), or a ratio such as 0.01", n.Value)
+		}
+		if r.Cmp(big.NewRat(100, 1)) > 0 {
+			return fmt.Sprintf("%s is more than 100 percentage points: a rate cannot rise by more than 100%%", s)
+		}
+		p.Value, _ = r.Quo(r, big.NewRat(100, 1)).Float64()
+		return ""
+	case "!!int", "!!float":
+		var v float64
+		if err := n.Decode(&v); err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Sprintf("%s is not a finite number: write percentage points such as 1pp, or a ratio such as 0.01", n.Value)
+		}
+		if v < 0 || v > 1 {
+			hint := ""
+			if v > 1 && v <= 100 {
+				hint = fmt.Sprintf(" (did you mean %spp?)", n.Value)
+			}
+			return fmt.Sprintf("%s is not a ratio between 0 and 1%s: write percentage points such as 1pp, or a ratio such as 0.01", n.Value, hint)
+		}
+		p.Value = v
+		return ""
+	}
+	return fmt.Sprintf("expected percentage points such as 1pp or a ratio such as 0.01, got %s", describe(n))
+}
+
+// UnmarshalYAML lets plain yaml.Unmarshal decode a Document too.
+func (p *Points) UnmarshalYAML(n *yaml.Node) error { return scalarError(p, n) }
+
+// MarshalYAML writes the increase as written, or in percentage points.
+func (p Points) MarshalYAML() (any, error) {
+	raw := strings.TrimSpace(p.Raw)
+	if raw == "" {
+		return strings.TrimSuffix(formatPercent(p.Value), "%") + "pp", nil
+	}
+	return Percent{Raw: raw}.MarshalYAML()
+}
+
+// JSONSchema accepts a ratio 0..1 or a percentage-point string.
+func (Points) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{
+		OneOf: []*jsonschema.Schema{
+			{Type: "number", ExclusiveMinimum: "0", ExclusiveMaximum: "1"},
+			{Type: "string", Pattern: pointsPattern},
+		},
+		Examples: []any{"1pp", "0.5pp", 0.01},
+	}
+}
+
+// Factor is a plain number, kept as written, such as a tolerance of 2 or
+// 1.5.
+type Factor struct {
+	Value float64
+	Raw   string // as written; Render keeps it so that Parse sees it verbatim
+}
+
+// NewFactor returns the Factor for v.
+func NewFactor(v float64) *Factor { return &Factor{Value: v} }
+
+func (f *Factor) decodeScalar(n *yaml.Node) string {
+	f.Raw = n.Value
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		var v float64
+		if err := n.Decode(&v); err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Sprintf("expected a finite number, got %s", n.Value)
+		}
+		f.Value = v
+		return ""
+	}
+	return fmt.Sprintf("expected a number such as 2 or 1.5, got %s%s", describe(n), unquoteHint(n))
+}
+
+// UnmarshalYAML lets plain yaml.Unmarshal decode a Document too.
+func (f *Factor) UnmarshalYAML(n *yaml.Node) error { return scalarError(f, n) }
+
+// MarshalYAML writes the number as written: a number stays a number,
+// anything else becomes a string, so that Parse reports it.
+func (f Factor) MarshalYAML() (any, error) {
+	raw := strings.TrimSpace(f.Raw)
+	if raw == "" {
+		return f.Value, nil
+	}
+	if _, err := strconv.ParseFloat(raw, 64); err == nil {
+		return &yaml.Node{Kind: yaml.ScalarNode, Value: raw}, nil
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: f.Raw}, nil
+}
+
+// JSONSchema accepts a number greater than 1.
+func (Factor) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "number", ExclusiveMinimum: "1", Examples: []any{2, 1.5}}
 }
 
 // Condition is a response condition: a status class ("5xx"), an HTTP status

@@ -30,6 +30,13 @@ func ToDocument(p *gate.Policy) *Document {
 	if p.OnInconclusive != 0 {
 		s.OnInconclusive = p.OnInconclusive.String()
 	}
+	// The test's knobs and the early stops, with their effective values.
+	t := (&gate.Rule{}).Params(p)
+	s.Decision = t.Decision.String()
+	s.Confidence = NewPercent(t.Confidence)
+	s.Tolerance = NewFactor(t.Tolerance)
+	s.StopOnPass = ptr(p.StopOnPass)
+	s.StopOnFail = ptr(!p.KeepTapping)
 	if c := p.Classification; c.FailOn != nil || len(c.Ignore) > 0 {
 		cs := &ClassificationSpec{}
 		if c.FailOn != nil {
@@ -124,6 +131,29 @@ func docRule(r *gate.Rule) RuleSpec {
 		rs.RequestRate = &RequestRateSpec{Min: ptr(r.Min)}
 	case gate.ResponseCount:
 		rs.Count = &CountSpec{Of: docConds(r.Count), Max: ptr(int(r.Max))}
+	case gate.CompareErrorRate:
+		rs.Compare = &CompareSpec{Baseline: r.Baseline, ErrorRate: &CompareErrorRateSpec{MaxIncrease: NewPoints(r.MaxIncrease)}}
+	case gate.CompareLatency:
+		l := &CompareLatencySpec{Quantile: ptr(r.Quantile)}
+		if r.MaxIncreaseLatency > 0 {
+			l.MaxIncrease = NewDuration(r.MaxIncreaseLatency)
+		} else {
+			l.MaxRatio = ptr(r.MaxRatio)
+		}
+		if r.Metric == gate.MetricDuration {
+			l.Metric = "duration"
+		}
+		rs.Compare = &CompareSpec{Baseline: r.Baseline, Latency: l}
+	}
+	// A rule's own knobs, only where it overrides the spec's.
+	if r.Decision != gate.DecisionDefault {
+		rs.Decision = r.Decision.String()
+	}
+	if r.Confidence > 0 {
+		rs.Confidence = NewPercent(r.Confidence)
+	}
+	if r.Tolerance > 0 {
+		rs.Tolerance = NewFactor(r.Tolerance)
 	}
 	return rs
 }

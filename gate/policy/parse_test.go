@@ -98,6 +98,9 @@ func TestFullFixture(t *testing.T) {
 		p.OnInconclusive != gate.Pass || p.CoverageFloor != 0.95 {
 		t.Errorf("spec = %v %v %d %v %v", p.Window, p.Warmup, p.MinRequests, p.OnInconclusive, p.CoverageFloor)
 	}
+	if p.Decision != gate.Estimate || p.Confidence != 0.999 || p.Tolerance != 1.5 || !p.StopOnPass || !p.KeepTapping {
+		t.Errorf("decision/confidence/tolerance/stopOnPass/keepTapping = %v/%v/%v/%v/%v", p.Decision, p.Confidence, p.Tolerance, p.StopOnPass, p.KeepTapping)
+	}
 	if strings.Join(p.RedactHeaders, ",") != "x-session-key,x-tenant-secret" {
 		t.Errorf("redactHeaders = %q", p.RedactHeaders)
 	}
@@ -105,7 +108,7 @@ func TestFullFixture(t *testing.T) {
 		t.Errorf("failOn = %s", got)
 	}
 	ig := p.Classification.Ignore
-	if len(ig) != 2 || ig[0].Line != 20 || ig[1].Line != 22 || ig[0].Route == nil || ig[1].Route != nil {
+	if len(ig) != 2 || ig[0].Line != 25 || ig[1].Line != 27 || ig[0].Route == nil || ig[1].Route != nil {
 		t.Fatalf("ignore = %+v", ig)
 	}
 	if got := fmt.Sprint(ig[0].When, ig[1].When); got != "[503] [UNAVAILABLE DEADLINE_EXCEEDED]" {
@@ -123,18 +126,18 @@ func TestFullFixture(t *testing.T) {
 			Direction:     gate.Outbound,
 			MaxRPS:        50.5,
 			Match:         gate.HTTPMatch{Scheme: "https", Method: "POST", Authority: "payments.billing:8080", PathPrefix: "/pay"},
-			Line:          24,
+			Line:          29,
 		},
 		{
 			Name:     "everything-in-shop",
 			Resource: gate.ResourceRef{Type: "namespace", Name: "shop", Namespace: "shop"},
 			To:       gate.ResourceRef{Type: "namespace", Name: "billing", Namespace: "billing"},
-			Line:     33,
+			Line:     38,
 		},
 		{
 			Name:     "jobs",
 			Resource: gate.ResourceRef{Type: "cronjob", Name: "nightly", Namespace: "batch"},
-			Line:     37,
+			Line:     42,
 		},
 	}
 	if len(p.Targets) != len(wantTargets) {
@@ -146,19 +149,26 @@ func TestFullFixture(t *testing.T) {
 		}
 	}
 	r := p.Rules
-	if len(r) != 7 {
+	if len(r) != 10 {
 		t.Fatalf("rules = %d", len(r))
 	}
-	if r[0].Min != 1 || r[0].MinRequests != 1 || !r[0].MinExplicit || r[0].Target != "web" {
+	// The zero budgets of rules 0 and 1 can only be estimated: they inherit
+	// spec.decision: estimate.
+	if r[0].Min != 1 || r[0].MinRequests != 1 || !r[0].MinExplicit || r[0].Target != "web" || r[0].Decision != gate.DecisionDefault || r[0].Params(p).Decision != gate.Estimate {
 		t.Errorf("rule 0 = %+v", r[0])
 	}
 	if r[1].Kind != gate.ErrorRate || r[1].Max != 0 || r[1].MinExplicit {
 		t.Errorf("rule 1 = %+v", r[1])
 	}
-	if r[2].Metric != gate.MetricLatency || r[2].Quantile != 0.5 || r[2].MaxLatency != 250*time.Millisecond {
+	if r[2].Metric != gate.MetricLatency || r[2].Quantile != 0.5 || r[2].MaxLatency != 250*time.Millisecond ||
+		r[2].Decision != gate.Sequential || r[2].Confidence != 0.95 || r[2].Tolerance != 3 {
 		t.Errorf("rule 2 = %+v", r[2])
 	}
-	if r[3].Metric != gate.MetricDuration || r[3].MaxLatency != time.Hour || r[3].Route.Path.String() != "^/api/" || r[3].DryRun {
+	if tp := r[2].Params(p); tp != (gate.TestParams{Decision: gate.Sequential, Confidence: 0.95, Tolerance: 3}) {
+		t.Errorf("rule 2 params = %+v", tp)
+	}
+	if r[3].Metric != gate.MetricDuration || r[3].MaxLatency != time.Hour || r[3].Route.Path.String() != "^/api/" || r[3].DryRun ||
+		r[3].Params(p) != (gate.TestParams{Decision: gate.Sequential, Confidence: 0.999, Tolerance: 1.5}) {
 		t.Errorf("rule 3 = %+v", r[3])
 	}
 	if r[4].Kind != gate.RequestRate || r[4].Min != 0.25 {
@@ -167,8 +177,19 @@ func TestFullFixture(t *testing.T) {
 	if r[5].Kind != gate.ResponseCount || r[5].Max != 3 || fmt.Sprint(r[5].Count) != "[503 UNAVAILABLE 4xx]" {
 		t.Errorf("rule 5 = %+v", r[5])
 	}
-	if r[6].Kind != gate.ResponseCount || r[6].Max != 0 || fmt.Sprint(r[6].Count) != "[reset]" || r[6].Line != 58 {
+	if r[6].Kind != gate.ResponseCount || r[6].Max != 0 || fmt.Sprint(r[6].Count) != "[reset]" || r[6].Line != 67 {
 		t.Errorf("rule 6 = %+v", r[6])
+	}
+	if c := r[7]; c.Kind != gate.CompareErrorRate || c.Target != "web" || c.Baseline != "jobs" || c.MaxIncrease != 0.005 || c.Decision != gate.Sequential || c.Line != 70 {
+		t.Errorf("rule 7 = %+v", c)
+	}
+	if c := r[8]; c.Kind != gate.CompareLatency || c.Target != "" || c.Baseline != "web" || c.Quantile != 0.99 || c.MaxRatio != 1.25 ||
+		c.MaxIncreaseLatency != 0 || c.Metric != gate.MetricDuration || c.MinRequests != 200 || c.Route.Method != "GET" || c.Params(p).Decision != gate.Estimate {
+		t.Errorf("rule 8 = %+v", c)
+	}
+	if c := r[9]; c.Kind != gate.CompareLatency || c.Target != "jobs" || c.Quantile != 0.9 || c.MaxRatio != 0 ||
+		c.MaxIncreaseLatency != 20*time.Millisecond || c.Metric != gate.MetricLatency || !c.DryRun {
+		t.Errorf("rule 9 = %+v", c)
 	}
 }
 
@@ -177,6 +198,13 @@ func TestMinimalDefaults(t *testing.T) {
 	if p.Warmup != 0 || p.MinRequests != gate.DefaultMinRequests || p.OnInconclusive != gate.Inconclusive ||
 		p.CoverageFloor != gate.DefaultCoverageFloor || p.Classification.FailOn != nil || p.RedactHeaders != nil {
 		t.Errorf("defaults not applied: %+v", p)
+	}
+	// The test's defaults are written into the policy, as Marshal shows them.
+	if p.Decision != gate.Sequential || p.Confidence != gate.DefaultConfidence || p.Tolerance != gate.DefaultTolerance || p.StopOnPass || p.KeepTapping {
+		t.Errorf("decision defaults not applied: %v %v %v %v %v", p.Decision, p.Confidence, p.Tolerance, p.StopOnPass, p.KeepTapping)
+	}
+	if r := p.Rules[0]; r.Decision != gate.DecisionDefault || r.Confidence != 0 || r.Tolerance != 0 {
+		t.Errorf("rule knobs set without being written: %+v", r)
 	}
 	if !p.Targets[0].Resource.IsZero() || !p.Targets[0].To.IsZero() || p.Targets[0].Direction != gate.DirectionUnknown {
 		t.Errorf("target = %+v", p.Targets[0])
@@ -288,6 +316,17 @@ func checkErrors(t *testing.T, file string, err error, want []pos) {
 	}
 }
 
+// checkErrorsExact is checkErrors with whole messages.
+func checkErrorsExact(t *testing.T, file string, err error, want []pos) {
+	t.Helper()
+	checkErrors(t, file, err, want)
+	for i, g := range Errors(err) {
+		if i < len(want) && g.Msg != want[i].msg {
+			t.Errorf("error %d message:\n got  %s\n want %s", i, g.Msg, want[i].msg)
+		}
+	}
+}
+
 func TestInvalidFixtures(t *testing.T) {
 	tests := map[string][]pos{
 		"many-problems.yaml": {
@@ -303,7 +342,7 @@ func TestInvalidFixtures(t *testing.T) {
 			{22, 25, "spec.rules[1].latency.quantile", "quantile must be between 0 and 1 exclusive (e.g. 0.99); 99 looks like a percentile: write 0.99"},
 			{24, 13, "spec.rules[2].target", `target "checkout-target", which is not declared`},
 			{25, 19, "spec.rules[2].route.path", "invalid path regular expression: error parsing regexp: missing closing )"},
-			{27, 5, "spec.rules[3]", `rule "nothing" has no check: add exactly one of successRate, errorRate, latency, requestRate, count`},
+			{27, 5, "spec.rules[3]", `rule "nothing" has no check: add exactly one of successRate, errorRate, latency, requestRate, count, compare`},
 			{29, 5, "spec.rules[4]", `rule "two" has 2 checks (successRate, errorRate)`},
 			{32, 11, "spec.rules[5].name", `duplicate rule name "success"`},
 			{34, 5, "spec.rules[5].requestRate", `duplicate key "requestRate" (first set on line 33)`},
@@ -348,6 +387,46 @@ func TestInvalidFixtures(t *testing.T) {
 			{25, 36, "spec.rules[0].latency.max", "max must be longer than 0"},
 			{25, 48, "spec.rules[0].latency.metric", `metric "p99" is not latency`},
 		},
+
+		"decisions.yaml": {
+			{6, 13, "spec.decision", `decision "bayesian" is not one of sequential (the default), estimate`},
+			{7, 15, "spec.confidence", `confidence 100% must be above 50% and below 100%, e.g. 99%`},
+			{8, 14, "spec.tolerance", `tolerance 1 must be greater than 1 (the default is 2: the bounds hold at half and at twice the budget)`},
+			{9, 15, "spec.stopOnPass", `expected true or false, got string "no"`},
+			{10, 15, "spec.stopOnFail", `expected true or false, got integer 0`},
+			{15, 22, "spec.rules[0].errorRate.max", `errorRate max 0% cannot be decided sequentially: no sample proves a failure rate of exactly 0; use count: {of: [5xx, grpc-error, reset], max: 0}, or decision: estimate`},
+			{17, 24, "spec.rules[1].successRate.min", `successRate min 100% cannot be decided sequentially: no sample proves a failure rate of exactly 0; use count: {of: [5xx, grpc-error, reset], max: 0}, or decision: estimate`},
+			{20, 17, "spec.rules[2].confidence", `confidence 1% must be above 50% and below 100%, e.g. 99%: it is how sure a decision must be, not the risk of a wrong one; for at most a 1% risk write 99%`},
+			{23, 17, "spec.rules[3].confidence", `confidence 50% must be above 50% and below 100%, e.g. 99%`},
+			{24, 16, "spec.rules[3].tolerance", `tolerance 0.5 must be greater than 1 (the default is 2: the bounds hold at half and at twice the budget)`},
+			{27, 15, "spec.rules[4].decision", `decision does not apply to a count rule, which has no statistical test (successRate, errorRate, latency and compare rules have one): remove decision`},
+			{28, 16, "spec.rules[4].tolerance", `tolerance does not apply to a count rule, which has no statistical test (successRate, errorRate, latency and compare rules have one): remove tolerance`},
+			{32, 17, "spec.rules[5].confidence", `confidence has no effect: the rule decides by estimate (decision: estimate on the rule), which compares the sample's point estimate with the threshold and has no error bounds; remove confidence, or set decision: sequential`},
+			{35, 15, "spec.rules[6].decision", `decision "Sequential" is not one of sequential, estimate (default: spec.decision)`},
+			{38, 16, "spec.rules[7].tolerance", `expected a number such as 2 or 1.5, got string "2": remove the quotes`},
+		},
+		"compare.yaml": {
+			{11, 25, "spec.rules[0].compare.baseline", `baseline "prod" is not a declared target: use one of the names under spec.targets (canary, stable)`},
+			{14, 25, "spec.rules[1].compare.baseline", `baseline "canary" is the rule's own target, and a target cannot be compared with itself: set baseline to the target to compare with (e.g. stable), or target to the one to judge (e.g. canary)`},
+			{16, 5, "spec.rules[2].compare.baseline", `compare needs baseline: the name of the target to compare with, e.g. baseline: stable`},
+			{18, 14, "spec.rules[3].compare", `compare needs one of errorRate, latency: e.g. errorRate: {maxIncrease: 1pp} or latency: {quantile: 0.99, maxRatio: 1.2}`},
+			{21, 7, "spec.rules[4].compare", `compare has both errorRate and latency: a rule compares one thing; split it into one rule for each`},
+			{25, 45, "spec.rules[5].compare.errorRate.maxRatio", `maxRatio cannot bound an error rate: a baseline with no failures has an error rate of 0, and no ratio of it can be decided (any multiple of 0 is 0); bound the increase in percentage points instead, e.g. maxIncrease: 1pp`},
+			{27, 58, "spec.rules[6].compare.errorRate.maxIncrease", `maxIncrease must be more than 0, e.g. 1pp: with no margin this target would have to fail no more often than the baseline, which no sample can show`},
+			{29, 58, "spec.rules[7].compare.errorRate.maxIncrease", `maxIncrease 100% would allow every request to fail: use less than 100pp, e.g. 1pp`},
+			{31, 58, "spec.rules[8].compare.errorRate.maxIncrease", `5 is not a ratio between 0 and 1 (did you mean 5pp?): write percentage points such as 1pp, or a ratio such as 0.01`},
+			{33, 58, "spec.rules[9].compare.errorRate.maxIncrease", `"a lot" is not an increase: write percentage points such as 1pp (or 1%), or a ratio such as 0.01`},
+			{35, 69, "spec.rules[10].compare.latency.maxRatio", `maxRatio must be greater than 1, e.g. 1.2 for at most 20% slower: at 1 this target would have to be at least as fast as the baseline, a margin of nothing that no sample can show`},
+			{37, 72, "spec.rules[11].compare.latency.maxIncrease", `maxIncrease must be longer than 0, e.g. 50ms: with no margin this target would have to be exactly as fast as the baseline, which no sample can show`},
+			{39, 87, "spec.rules[12].compare.latency.maxIncrease", `latency has both maxRatio and maxIncrease: choose one, a ratio (maxRatio: 1.2) or a duration (maxIncrease: 50ms)`},
+			{43, 7, "spec.rules[13].compare.latency.maxRatio", `compare latency needs maxRatio or maxIncrease: how much slower than the baseline's the quantile may be, e.g. maxRatio: 1.2 (at most 20% slower) or maxIncrease: 50ms`},
+			{43, 27, "spec.rules[13].compare.latency.quantile", `quantile must be between 0 and 1 exclusive (e.g. 0.99); 99 looks like a percentile: write 0.99`},
+			{43, 39, "spec.rules[13].compare.latency.metric", `metric "ttfb" is not latency (time to response headers, the default) or duration (time to end of stream)`},
+			{44, 5, "spec.rules[14]", `rule "counted-too" has 2 checks (count, compare): a rule has exactly one; split it into one rule per check`},
+		},
+		"compare-one-target.yaml": {
+			{12, 17, "spec.rules[0].compare.baseline", `baseline "stable" is the only target, so the rule has nothing to compare with it: add the target to judge (e.g. the canary) under spec.targets`},
+		},
 		"empty.yaml":    {{1, 1, "", "policy is empty"}},
 		"garbage.yaml":  {{1, 1, "", `expected a GatePolicy mapping (apiVersion, kind, metadata, spec), got string "just some words"`}},
 		"syntax.yaml":   {{5, 0, "", "invalid YAML: mapping values are not allowed in this context"}},
@@ -364,10 +443,17 @@ func TestInvalidFixtures(t *testing.T) {
 			if p != nil {
 				t.Errorf("invalid policy returned a policy")
 			}
-			checkErrors(t, file, err, want)
+			if exactFixtures[name] {
+				checkErrorsExact(t, file, err, want)
+			} else {
+				checkErrors(t, file, err, want)
+			}
 		})
 	}
 }
+
+// exactFixtures are the invalid fixtures whose table holds whole messages.
+var exactFixtures = map[string]bool{"decisions.yaml": true, "compare.yaml": true, "compare-one-target.yaml": true}
 
 // TestErrorFormat pins the rendering users and editors see.
 func TestErrorFormat(t *testing.T) {
@@ -460,7 +546,7 @@ func TestParseCases(t *testing.T) {
 		{"rules scalar", "  window: 1s\n  targets: [{name: a}]\n  rules: none\n",
 			[]pos{{7, 10, "spec.rules", `expected a list, got string "none"`}}},
 		{"rule not a mapping", "  window: 1s\n  targets: [{name: a}]\n  rules: [r]\n",
-			[]pos{{7, 11, "spec.rules[0]", `expected a mapping of keys (name, target, route, successRate, errorRate, latency, requestRate, count, minRequests, dryRun), got string "r"`}}},
+			[]pos{{7, 11, "spec.rules[0]", `expected a mapping of keys (name, target, route, successRate, errorRate, latency, requestRate, count, compare, minRequests, decision, confidence, tolerance, dryRun), got string "r"`}}},
 		{"rule without name", "  window: 1s\n  targets: [{name: a}]\n  rules: [{requestRate: {min: 1}}]\n",
 			[]pos{{7, 11, "spec.rules[0].name", "rule name is required"}}},
 		{"svc destination default namespace", "  window: 1s\n  targets: [{name: a, resource: sts/db, namespace: data, to: svc/cache}]\n  rules: [{name: r, requestRate: {min: 1}}]\n", nil},
@@ -485,6 +571,71 @@ func TestParseCases(t *testing.T) {
 	}
 }
 
+// TestDecisionCases covers the test's knobs and compare rules inline, with
+// whole messages. The spec starts on line 5.
+func TestDecisionCases(t *testing.T) {
+	tests := []struct {
+		name string
+		spec string
+		want []pos // nil: valid
+	}{
+		{"decision estimate allows zero budgets", "  window: 1s\n  decision: estimate\n  targets: [{name: a}]\n  rules: [{name: r, errorRate: {max: 0}}, {name: s, successRate: {min: 100%}}]\n", nil},
+		{"confidence and tolerance in range", "  window: 1s\n  confidence: 99.99%\n  tolerance: 1.01\n  targets: [{name: a}]\n  rules: [{name: r, errorRate: {max: 1%}, confidence: 0.999, tolerance: 10}]\n", nil},
+		{"stopOnFail false, stopOnPass true", "  window: 1s\n  stopOnPass: true\n  stopOnFail: false\n  targets: [{name: a}]\n  rules: [{name: r, requestRate: {min: 1}}]\n", nil},
+		{"rule sequential under spec estimate, zero budget", "  window: 1s\n  decision: estimate\n  targets: [{name: a}]\n  rules: [{name: r, decision: sequential, errorRate: {max: 0%}}]\n",
+			[]pos{{8, 60, "spec.rules[0].errorRate.max", "errorRate max 0% cannot be decided sequentially: no sample proves a failure rate of exactly 0; use count: {of: [5xx, grpc-error, reset], max: 0}, or decision: estimate"}}},
+		{"rule confidence under spec estimate", "  window: 1s\n  decision: estimate\n  targets: [{name: a}]\n  rules: [{name: r, errorRate: {max: 1%}, confidence: 99%}]\n",
+			[]pos{{8, 55, "spec.rules[0].confidence", "confidence has no effect: the rule decides by estimate (spec.decision: estimate), which compares the sample's point estimate with the threshold and has no error bounds; remove confidence, or set decision: sequential"}}},
+		{"rule tolerance under estimate", "  window: 1s\n  targets: [{name: a}]\n  rules: [{name: r, decision: estimate, errorRate: {max: 1%}, tolerance: 3}]\n",
+			[]pos{{7, 74, "spec.rules[0].tolerance", "tolerance has no effect: the rule decides by estimate (decision: estimate on the rule), which compares the sample's point estimate with the threshold and has no error bounds; remove tolerance, or set decision: sequential"}}},
+		{"confidence on a requestRate rule", "  window: 1s\n  targets: [{name: a}]\n  rules: [{name: r, requestRate: {min: 1}, confidence: 99%}]\n",
+			[]pos{{7, 56, "spec.rules[0].confidence", "confidence does not apply to a requestRate rule, which has no statistical test (successRate, errorRate, latency and compare rules have one): remove confidence"}}},
+		{"confidence 0", "  window: 1s\n  confidence: 0\n  targets: [{name: a}]\n  rules: [{name: r, requestRate: {min: 1}}]\n",
+			[]pos{{6, 15, "spec.confidence", "confidence 0% must be above 50% and below 100%, e.g. 99%: it is how sure a decision must be, not the risk of a wrong one; for at most a 1% risk write 99%"}}},
+		{"confidence over 100%", "  window: 1s\n  confidence: 99.9\n  targets: [{name: a}]\n  rules: [{name: r, requestRate: {min: 1}}]\n",
+			[]pos{{6, 15, "spec.confidence", "99.9 is not a ratio between 0 and 1 (did you mean 99.9%?): write a ratio such as 0.995 or a percentage such as 99.5%"}}},
+		{"tolerance negative", "  window: 1s\n  tolerance: -2\n  targets: [{name: a}]\n  rules: [{name: r, requestRate: {min: 1}}]\n",
+			[]pos{{6, 14, "spec.tolerance", "tolerance -2 must be greater than 1 (the default is 2: the bounds hold at half and at twice the budget)"}}},
+		{"tolerance infinite", "  window: 1s\n  tolerance: .inf\n  targets: [{name: a}]\n  rules: [{name: r, requestRate: {min: 1}}]\n",
+			[]pos{{6, 14, "spec.tolerance", "expected a finite number, got .inf"}}},
+		{"tolerance words", "  window: 1s\n  tolerance: double\n  targets: [{name: a}]\n  rules: [{name: r, requestRate: {min: 1}}]\n",
+			[]pos{{6, 14, "spec.tolerance", `expected a number such as 2 or 1.5, got string "double"`}}},
+		{"spec knob problem is reported once, not per rule", "  window: 1s\n  tolerance: 1\n  targets: [{name: a}]\n  rules: [{name: r, errorRate: {max: 1%}}, {name: s, successRate: {min: 99%}}]\n",
+			[]pos{{6, 14, "spec.tolerance", "tolerance 1 must be greater than 1 (the default is 2: the bounds hold at half and at twice the budget)"}}},
+		// Compare rules.
+		{"compare with a route", "  window: 1s\n  targets: [{name: s}, {name: c}, {name: d}]\n  rules: [{name: r, route: {path: ^/x}, compare: {baseline: s, errorRate: {maxIncrease: 0.1pp}}}]\n", nil},
+		{"compare increase quoted number", "  window: 1s\n  targets: [{name: s}, {name: c}]\n  rules: [{name: r, compare: {baseline: s, errorRate: {maxIncrease: \"0.01\"}}}]\n",
+			[]pos{{7, 69, "spec.rules[0].compare.errorRate.maxIncrease", `"0.01" is a quoted number: write a ratio such as 0.01 unquoted, or percentage points such as 1pp`}}},
+		{"compare increase negative", "  window: 1s\n  targets: [{name: s}, {name: c}]\n  rules: [{name: r, compare: {baseline: s, errorRate: {maxIncrease: -1pp}}}]\n",
+			[]pos{{7, 69, "spec.rules[0].compare.errorRate.maxIncrease", `"-1pp" is negative: write how much higher the rate may be, e.g. 1pp`}}},
+		{"compare increase over 100pp", "  window: 1s\n  targets: [{name: s}, {name: c}]\n  rules: [{name: r, compare: {baseline: s, errorRate: {maxIncrease: 150pp}}}]\n",
+			[]pos{{7, 69, "spec.rules[0].compare.errorRate.maxIncrease", "150pp is more than 100 percentage points: a rate cannot rise by more than 100%"}}},
+		{"compare ratio below 1", "  window: 1s\n  targets: [{name: s}, {name: c}]\n  rules: [{name: r, compare: {baseline: s, latency: {quantile: 0.9, maxRatio: 0.8}}}]\n",
+			[]pos{{7, 79, "spec.rules[0].compare.latency.maxRatio", "maxRatio must be greater than 1, e.g. 1.2 for at most 20% slower: at 0.8 this target would have to be at least as fast as the baseline, a margin of nothing that no sample can show"}}},
+		{"compare latency without quantile", "  window: 1s\n  targets: [{name: s}, {name: c}]\n  rules: [{name: r, compare: {baseline: s, latency: {maxIncrease: 1s}}}]\n",
+			[]pos{{7, 44, "spec.rules[0].compare.latency.quantile", "latency needs quantile: e.g. quantile: 0.99 for p99"}}},
+		{"compare unknown target too", "  window: 1s\n  targets: [{name: s}, {name: c}]\n  rules: [{name: r, target: x, compare: {baseline: s, errorRate: {maxIncrease: 1pp}}}]\n",
+			[]pos{{7, 29, "spec.rules[0].target", `rule refers to target "x", which is not declared: use one of the names under spec.targets (c, s), or remove target to apply the rule to every target`}}},
+		{"compare null", "  window: 1s\n  targets: [{name: s}, {name: c}]\n  rules: [{name: r, compare: ~}]\n",
+			[]pos{{7, 11, "spec.rules[0]", `rule "r" has no check: add exactly one of successRate, errorRate, latency, requestRate, count, compare`}}},
+		{"compare key misspelt", "  window: 1s\n  targets: [{name: s}, {name: c}]\n  rules: [{name: r, compare: {basline: s, errorRate: {maxIncrease: 1pp}}}]\n",
+			[]pos{{7, 21, "spec.rules[0].compare.baseline", "compare needs baseline: the name of the target to compare with, e.g. baseline: stable"}, {7, 31, "spec.rules[0].compare.basline", `unknown key "basline": did you mean "baseline"?`}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse("t.yaml", []byte(header+tt.spec))
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				roundTrip(t, p)
+				return
+			}
+			checkErrorsExact(t, "t.yaml", err, tt.want)
+		})
+	}
+}
+
 func TestPercentValues(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -494,7 +645,8 @@ func TestPercentValues(t *testing.T) {
 		{"100%", 1}, {"1", 1}, {"0", 0}, {"0%", 0}, {"99.99%", 0.9999}, {"50%", 0.5}, {"33.3%", 0.333},
 	}
 	for _, tt := range tests {
-		doc := header + "  window: 1s\n  targets: [{name: a}]\n  rules: [{name: r, successRate: {min: " + tt.in + "}}]\n"
+		// decision: estimate, because 100% cannot be decided sequentially.
+		doc := header + "  window: 1s\n  targets: [{name: a}]\n  rules: [{name: r, decision: estimate, successRate: {min: " + tt.in + "}}]\n"
 		p, err := Parse("t.yaml", []byte(doc))
 		if err != nil {
 			t.Errorf("%s: %v", tt.in, err)
@@ -506,7 +658,7 @@ func TestPercentValues(t *testing.T) {
 	}
 	for _, v := range []float64{0, 1, 0.995, 0.999, 0.001, 0.9999, 0.5, 1e-9, 0.123456789} {
 		s := formatPercent(v)
-		doc := header + "  window: 1s\n  targets: [{name: a}]\n  rules: [{name: r, successRate: {min: \"" + s + "\"}}]\n"
+		doc := header + "  window: 1s\n  targets: [{name: a}]\n  rules: [{name: r, decision: estimate, successRate: {min: \"" + s + "\"}}]\n"
 		p, err := Parse("t.yaml", []byte(doc))
 		if err != nil {
 			t.Errorf("formatPercent(%v) = %q does not parse: %v", v, s, err)
@@ -636,6 +788,63 @@ func BenchmarkParseDesignExample(b *testing.B) {
 	for b.Loop() {
 		if _, err := Parse("design-example.yaml", data); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestCompareFixture(t *testing.T) {
+	p := mustParseFile(t, "testdata/valid/compare.yaml")
+	if p.Decision != gate.Sequential || p.Confidence != 0.99 || p.Tolerance != 2 || p.StopOnPass || p.KeepTapping {
+		t.Errorf("spec knobs = %v %v %v %v %v", p.Decision, p.Confidence, p.Tolerance, p.StopOnPass, p.KeepTapping)
+	}
+	want := []gate.Rule{
+		{Name: "success-rate", Kind: gate.SuccessRate, Min: 0.99, Line: 22},
+		{Name: "canary-errors", Kind: gate.CompareErrorRate, Target: "canary", Baseline: "stable", MaxIncrease: 0.01, Line: 24},
+		{Name: "canary-p99", Kind: gate.CompareLatency, Baseline: "stable", Quantile: 0.99, MaxRatio: 1.2, Line: 29},
+		{Name: "canary-p50", Kind: gate.CompareLatency, Baseline: "stable", Quantile: 0.5, MaxIncreaseLatency: 50 * time.Millisecond, Metric: gate.MetricDuration, Confidence: 0.95, Line: 31},
+		{Name: "canary-errors-ratio", Kind: gate.CompareErrorRate, Baseline: "stable", MaxIncrease: 0.02, Decision: gate.Estimate, Line: 34},
+		{Name: "canary-errors-percent", Kind: gate.CompareErrorRate, Baseline: "stable", MaxIncrease: 0.025, Tolerance: 1.5, Line: 37},
+	}
+	if len(p.Rules) != len(want) {
+		t.Fatalf("rules = %d, want %d", len(p.Rules), len(want))
+	}
+	for i, w := range want {
+		if g := p.Rules[i]; fmt.Sprintf("%+v", g) != fmt.Sprintf("%+v", w) {
+			t.Errorf("rule %d = %+v\nwant     %+v", i, g, w)
+		}
+	}
+	// Marshal writes compare rules in percentage points and keeps the
+	// rules' own knobs only.
+	out, err := Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"maxIncrease: 1pp\n", "maxIncrease: 2pp\n", "maxIncrease: 2.5pp\n", "maxRatio: 1.2\n", "maxIncrease: 50ms\n", "decision: sequential\n", "confidence: 99%\n", "tolerance: 2\n", "stopOnFail: true\n"} {
+		if !strings.Contains(string(out), s) {
+			t.Errorf("Marshal lacks %q:\n%s", s, out)
+		}
+	}
+	if n := strings.Count(string(out), "decision: "); n != 2 {
+		t.Errorf("Marshal writes decision %d times, want 2 (spec, and the rule that sets it):\n%s", n, out)
+	}
+}
+
+// TestKnobMessagesAgreeWithCore: the loader words a bad confidence or
+// tolerance written in the policy exactly as gate.CheckParams does.
+func TestKnobMessagesAgreeWithCore(t *testing.T) {
+	rule := &gate.Rule{Kind: gate.LatencyQuantile, Quantile: 0.5}
+	for _, c := range []float64{0.5, 0.500001, 0.75, 0.99, 0.999999, 1} {
+		err := gate.CheckParams(rule, &gate.Policy{Confidence: c})
+		got := confidenceProblem(c)
+		if (err == nil) != (got == "") || err != nil && err.Error() != got {
+			t.Errorf("confidence %v: loader %q, core %v", c, got, err)
+		}
+	}
+	for _, k := range []float64{0.5, 1, 1.0001, 1.5, 2, 100} {
+		err := gate.CheckParams(rule, &gate.Policy{Tolerance: k})
+		got := toleranceProblem(k)
+		if (err == nil) != (got == "") || err != nil && err.Error() != got {
+			t.Errorf("tolerance %v: loader %q, core %v", k, got, err)
 		}
 	}
 }

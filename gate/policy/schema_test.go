@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -138,6 +139,52 @@ func TestSchemaAgreesWithParser(t *testing.T) {
 		"wrong apiVersion":   strings.Replace(valid, "v1alpha1", "v1", 1),
 		"quantile too large": strings.Replace(valid, "successRate: {min: 0.99}", "latency: {quantile: 1.5, max: 1s}", 1),
 	}
+	spec := func(key string) string { return strings.Replace(valid, "window: 30s", "window: 30s\n  "+key, 1) }
+	rule := func(key string) string {
+		return strings.Replace(valid, "successRate: {min: 0.99}", "successRate: {min: 0.99}\n    "+key, 1)
+	}
+	for name, doc := range map[string]string{
+		"bad decision":          spec("decision: maybe"),
+		"confidence 100%":       spec("confidence: 100%"),
+		"confidence 50%":        spec("confidence: 50%"),
+		"confidence ratio 0.5":  spec("confidence: 0.5"),
+		"confidence ratio 1":    spec("confidence: 1"),
+		"tolerance 1":           spec("tolerance: 1"),
+		"tolerance quoted":      spec(`tolerance: "2"`),
+		"stopOnFail string":     spec(`stopOnFail: "yes"`),
+		"stopOnPass number":     spec("stopOnPass: 1"),
+		"rule decision":         rule("decision: Estimate"),
+		"rule confidence 100%":  rule("confidence: 100%"),
+		"rule tolerance 0.5":    rule("tolerance: 0.5"),
+		"rule unknown knob key": rule("confidenceLevel: 99%"),
+	} {
+		bad[name] = doc
+	}
+	// Compare rules, on a policy with a baseline to compare with.
+	two := strings.Replace(valid, "  - name: all\n", "  - name: all\n  - name: stable\n", 1)
+	cmp := func(c string) string {
+		return strings.Replace(two, "successRate: {min: 0.99}", "compare: "+c, 1)
+	}
+	if _, err := Parse("two.yaml", []byte(cmp("{baseline: stable, errorRate: {maxIncrease: 1pp}}"))); err != nil {
+		t.Fatalf("compare base: %v", err)
+	}
+	for name, doc := range map[string]string{
+		"compare without baseline":        cmp("{errorRate: {maxIncrease: 1pp}}"),
+		"compare without comparison":      cmp("{baseline: stable}"),
+		"compare errorRate and latency":   cmp("{baseline: stable, errorRate: {maxIncrease: 1pp}, latency: {quantile: 0.99, maxRatio: 1.2}}"),
+		"compare errorRate maxRatio":      cmp("{baseline: stable, errorRate: {maxRatio: 2}}"),
+		"compare increase over 100pp":     cmp("{baseline: stable, errorRate: {maxIncrease: 150pp}}"),
+		"compare increase ratio over 1":   cmp("{baseline: stable, errorRate: {maxIncrease: 5}}"),
+		"compare increase without unit":   cmp(`{baseline: stable, errorRate: {maxIncrease: "1"}}`),
+		"compare latency ratio 1":         cmp("{baseline: stable, latency: {quantile: 0.99, maxRatio: 1}}"),
+		"compare latency ratio and delta": cmp("{baseline: stable, latency: {quantile: 0.99, maxRatio: 1.2, maxIncrease: 50ms}}"),
+		"compare latency no bound":        cmp("{baseline: stable, latency: {quantile: 0.99}}"),
+		"compare latency no quantile":     cmp("{baseline: stable, latency: {maxIncrease: 50ms}}"),
+		"compare latency bad increase":    cmp("{baseline: stable, latency: {quantile: 0.99, maxIncrease: 50}}"),
+		"compare and successRate":         strings.Replace(cmp("{baseline: stable, errorRate: {maxIncrease: 1pp}}"), "    compare:", "    successRate: {min: 0.99}\n    compare:", 1),
+	} {
+		bad[name] = doc
+	}
 	for name, doc := range bad {
 		if _, err := Parse("bad.yaml", []byte(doc)); err == nil {
 			t.Errorf("%s: the parser accepts it", name)
@@ -220,6 +267,39 @@ func TestLoadRef(t *testing.T) {
 	} {
 		if _, _, err := LoadRef(ref); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("LoadRef(%q) = %v, want ...%s...", ref, err, want)
+		}
+	}
+}
+
+// TestConfidencePatternAgreesWithParser: the schema's confidence strings
+// are the percentages the parser takes as a confidence.
+func TestConfidencePatternAgreesWithParser(t *testing.T) {
+	re := regexp.MustCompile(confidencePattern)
+	for _, c := range []string{"50.1%", "50.01%", "51%", "60%", "90%", "95%", "99%", "99.9%", "99.999%"} {
+		if !re.MatchString(c) {
+			t.Errorf("pattern rejects %s", c)
+		}
+		if _, err := Parse("c.yaml", []byte(header+"  window: 1s\n  confidence: "+c+"\n  targets: [{name: a}]\n  rules: [{name: r, requestRate: {min: 1}}]\n")); err != nil {
+			t.Errorf("parser rejects %s: %v", c, err)
+		}
+	}
+	for _, c := range []string{"50%", "50.0%", "50.00%", "49.9%", "5%", "0%", "100%", "100.0%", "99", "1%"} {
+		if re.MatchString(c) {
+			t.Errorf("pattern accepts %s", c)
+		}
+		if _, err := Parse("c.yaml", []byte(header+"  window: 1s\n  confidence: "+c+"\n  targets: [{name: a}]\n  rules: [{name: r, requestRate: {min: 1}}]\n")); err == nil {
+			t.Errorf("parser accepts %s", c)
+		}
+	}
+	pts := regexp.MustCompile(pointsPattern)
+	for _, v := range []string{"1pp", "0.5pp", "1%", "99.9pp"} {
+		if !pts.MatchString(v) || !pointsRE.MatchString(v) {
+			t.Errorf("points pattern rejects %s", v)
+		}
+	}
+	for _, v := range []string{"1", "pp", "-1pp", "1 pp", "150pp", "1.pp"} {
+		if pts.MatchString(v) {
+			t.Errorf("points pattern accepts %s", v)
 		}
 	}
 }

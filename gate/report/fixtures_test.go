@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"strings"
 	"time"
 
 	"github.com/tapgate/tapgate/gate"
@@ -27,6 +28,81 @@ func wilson(k, n uint64) gate.Interval {
 
 func msDur(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
 
+// quantileCI is a plausible distribution-free 95% interval of the
+// q-quantile p of n samples, kept here so the fixtures do not depend on the
+// engine: the order-statistic ranks from the normal approximation of the
+// binomial, mapped to values as if the tail were exponential. The high end
+// is unknown when the rank passes n, as it does for a p99 of 64 samples.
+func quantileCI(p time.Duration, n uint64, q float64) gate.DurationInterval {
+	var iv gate.DurationInterval
+	if n == 0 {
+		return iv
+	}
+	nf := float64(n)
+	half := 1.959963984540054 * math.Sqrt(nf*q*(1-q))
+	l := math.Floor(nf*q - half)
+	u := math.Ceil(nf*q+half) + 1
+	at := func(rank float64) time.Duration {
+		prob := (rank - 0.5) / nf
+		return time.Duration(float64(p) * math.Log(1/(1-prob)) / math.Log(1/(1-q))).Round(time.Microsecond)
+	}
+	if l >= 1 {
+		iv.Low = at(l)
+	}
+	if u <= nf {
+		iv.High, iv.HighKnown = at(u), true
+	}
+	return iv
+}
+
+// quants builds target quantiles with their intervals.
+func quants(n uint64, p50, p95, p99 float64) gate.Quantiles {
+	q := gate.Quantiles{P50: msDur(p50), P95: msDur(p95), P99: msDur(p99), Valid: true}
+	q.CI50 = quantileCI(q.P50, n, 0.5)
+	q.CI95 = quantileCI(q.P95, n, 0.95)
+	q.CI99 = quantileCI(q.P99, n, 0.99)
+	return q
+}
+
+// sequentialTest fills a sequential test's figures the way the engine
+// does (gate/sequential.go) for a one-target rule with the given budget,
+// at 99% confidence and tolerance 2: n samples, k of them bad.
+func sequentialTest(budget float64, n, k uint64) *gate.TestResult {
+	good, bad := budget/2, math.Min(budget*2, 1-(1-budget)/2)
+	boundary := math.Log(1 / 0.01)
+	step := math.Log((1 - bad) / (1 - good))
+	llr := float64(k)*math.Log(bad/good) + float64(n-k)*step
+	return &gate.TestResult{
+		Confidence: 0.99, Tolerance: 2, Good: good, Bad: bad, BadSamples: k,
+		LLR: llr, PassLLR: llr, FailBoundary: boundary, PassBoundary: -boundary,
+		CleanPass: uint64(math.Ceil(boundary / -step)),
+	}
+}
+
+// estimated marks the rate and latency rules of an older-style fixture as
+// decided by point estimate, as their reasons are worded, and gives latency
+// rules the quantile interval the engine always reports.
+func estimated(v *gate.Verdict) {
+	for i := range v.Rules {
+		r := &v.Rules[i]
+		if !r.Kind.Tested() {
+			continue
+		}
+		r.Decision = gate.Estimate
+		if r.Kind == gate.LatencyQuantile && r.HasValue {
+			q := 0.99
+			switch {
+			case strings.HasPrefix(r.Threshold, "p99.9 "):
+				q = 0.999
+			case strings.HasPrefix(r.Threshold, "p95 "):
+				q = 0.95
+			}
+			iv := quantileCI(seconds(r.Observed), r.Samples, q)
+			r.QuantileCI = &iv
+		}
+	}
+}
+
 // stats builds consistent counts: rate and interval from successes/requests.
 func stats(requests, failures, inFlight uint64, p50, p95, p99 float64) gate.Stats {
 	s := gate.Stats{
@@ -40,9 +116,9 @@ func stats(requests, failures, inFlight uint64, p50, p95, p99 float64) gate.Stat
 	if requests > 0 {
 		s.SuccessRate = float64(s.Successes) / float64(requests)
 		s.Interval = wilson(s.Successes, requests)
-		s.Latency = gate.Quantiles{P50: msDur(p50), P95: msDur(p95), P99: msDur(p99), Valid: true}
+		s.Latency = quants(requests, p50, p95, p99)
 		// Durations a little above latencies, as streaming bodies are.
-		s.Duration = gate.Quantiles{P50: msDur(p50 * 1.5), P95: msDur(p95 * 1.5), P99: msDur(p99 * 1.5), Valid: true}
+		s.Duration = quants(requests, p50*1.5, p95*1.5, p99*1.5)
 	} else {
 		s.Interval = wilson(0, 0)
 	}
@@ -50,7 +126,12 @@ func stats(requests, failures, inFlight uint64, p50, p95, p99 float64) gate.Stat
 }
 
 func pod(name string, requests, failures uint64, p99 float64) gate.PodStats {
-	return gate.PodStats{Pod: name, Stats: stats(requests, failures, 0, p99/4, p99/2, p99)}
+	p := gate.PodStats{Pod: name, Stats: stats(requests, failures, 0, p99/4, p99/2, p99)}
+	// The engine keeps no intervals per pod.
+	for _, q := range []*gate.Quantiles{&p.Latency, &p.Duration} {
+		q.CI50, q.CI95, q.CI99 = gate.DurationInterval{}, gate.DurationInterval{}, gate.DurationInterval{}
+	}
+	return p
 }
 
 func rateRule(name, target string, kind gate.RuleKind, threshold string, succ, n uint64, required int, outcome gate.Outcome, reason string) gate.RuleResult {
@@ -121,6 +202,7 @@ func passTwoTargets() (*gate.Verdict, Meta) {
 		},
 	}
 	v.Rules[0].Line, v.Rules[1].Line = 18, 18
+	estimated(v)
 	return v, Meta{
 		Version: "v0.1.0", PolicyFile: "policies/api-gateway.yaml",
 		Source: "live tap via https://10.96.0.1:443", StartTime: start,
@@ -179,6 +261,7 @@ func failDryRun() (*gate.Verdict, Meta) {
 	v.Rules[0].Line = 19
 	v.Rules[1].Route = "POST ^/api/v[0-9]+/checkout"
 	v.Rules[1].Line = 22
+	estimated(v)
 	return v, Meta{
 		Version: "v0.1.0", PolicyFile: "policies/checkout.yaml",
 		Source: "live tap via https://10.96.0.1:443", StartTime: start,
@@ -208,6 +291,7 @@ func inconclusiveZero() (*gate.Verdict, Meta) {
 		},
 	}
 	v.Rules[0].Line = 11
+	estimated(v)
 	return v, Meta{
 		Version: "v0.1.0", PolicyFile: "payments.yaml",
 		Source: "live tap via https://10.96.0.1:443", StartTime: start,
@@ -238,6 +322,7 @@ func replayUnknownTime() (*gate.Verdict, Meta) {
 		},
 	}
 	v.Rules[0].Line = 9
+	estimated(v)
 	return v, Meta{
 		Version: "v0.1.0", PolicyFile: "examples/web-smoke.yaml",
 		Source: "replay examples/web-tap.json", ExitCode: gate.ExitInconclusive,
@@ -261,10 +346,239 @@ func interruptedPartial() (*gate.Verdict, Meta) {
 				"only 57 of the 100 requests needed"),
 		},
 	}
+	estimated(v)
 	return v, Meta{
 		Version:  "v0.1.0",
 		Source:   "live tap via https://admin:s3cret-pass@k8s.example.com:6443",
 		ExitCode: gate.ExitInterrupted, StartTime: start,
+	}
+}
+
+// seqRate is a sequential rate rule: succ of n requests succeeded.
+func seqRate(name, target string, kind gate.RuleKind, threshold string, budget float64, succ, n uint64, required int, outcome gate.Outcome, reason string) gate.RuleResult {
+	r := rateRule(name, target, kind, threshold, succ, n, required, outcome, reason)
+	r.Decision = gate.Sequential
+	r.Test = sequentialTest(budget, n, n-succ)
+	return r
+}
+
+// seqLatency is a sequential latency rule on the q-quantile: slow of n
+// samples were slower than the bound.
+func seqLatency(name, target, threshold string, q, observedMs float64, n, slow uint64, required int, outcome gate.Outcome, reason string) gate.RuleResult {
+	obs := msDur(observedMs)
+	iv := quantileCI(obs, n, q)
+	return gate.RuleResult{
+		Name: name, Kind: gate.LatencyQuantile, Target: target, Outcome: outcome,
+		Observed: obs.Seconds(), HasValue: n > 0, Threshold: threshold, Samples: n, Required: required,
+		Reason: reason, Decision: gate.Sequential, Test: sequentialTest(1-q, n, slow), QuantileCI: &iv,
+	}
+}
+
+// failedAt latches a sequential FAIL the way the engine does: the ratio
+// froze when the failN-th sample (failK of them bad) reached the boundary.
+func failedAt(r gate.RuleResult, budget float64, failN, failK uint64, at time.Duration) gate.RuleResult {
+	t := sequentialTest(budget, failN, failK)
+	t.BadSamples = r.Test.BadSamples
+	t.DecidedAfter, t.DecidedAt = failN, at
+	r.Test, r.Decided = t, true
+	return r
+}
+
+// sequentialMix: a full window decided by sequential tests: passes, an
+// undecided route rule with a hint, a point-estimate rule, and a dry-run
+// tail rule whose FAIL was decided early (dry-run rules never stop a run)
+// with a quantile interval the sample cannot bound from above.
+func sequentialMix() (*gate.Verdict, Meta) {
+	co := gate.TargetResult{
+		Name: "checkout", Resource: "deployment/checkout",
+		Stats:    stats(3000, 8, 0, 18.2, 96.4, 212.7),
+		Coverage: 1,
+		Pods: []gate.PodStats{
+			pod("checkout-7d9f8b6c5-m8p3z", 1004, 3, 220.1),
+			pod("checkout-7d9f8b6c5-t6w9n", 998, 2, 208.4),
+			pod("checkout-7d9f8b6c5-x2k4q", 998, 3, 209.9),
+		},
+		Warmup: 480,
+		Notes:  []string{"480 requests started during the 10s warmup and were not evaluated"},
+	}
+	co.Status[200] = 2992
+	co.Status[503] = 8
+	v := &gate.Verdict{
+		Policy: "checkout-release", Outcome: gate.Inconclusive, Final: true,
+		Window: 60 * time.Second, Elapsed: 60 * time.Second, TimeKnown: true,
+		Targets: []gate.TargetResult{co},
+		Rules: []gate.RuleResult{
+			seqRate("success-rate", "checkout", gate.SuccessRate, ">= 99.5%", 0.005, 2992, 3000, 100, gate.Pass,
+				"passed at 99% confidence: 8 of 3000 failed (0.267%); a release with success 99% or less passes at most 1% of the time"),
+			seqLatency("p99-latency", "checkout", "p99 <= 300ms", 0.99, 212.7, 3000, 4, 100, gate.Pass,
+				"passed at 99% confidence: 4 of 3000 slower than 300ms (0.133%); a release with 2% or more slower than 300ms passes at most 1% of the time"),
+			seqRate("checkout-errors", "checkout", gate.ErrorRate, "<= 1%", 0.01, 406, 412, 50, gate.Inconclusive,
+				"undecided at 99% confidence: 6 of 412 failed (1.456%), not yet enough to tell 0.5% from 2%; about 472 more requests would likely decide it at the observed rate (~1m9s at 6.867/s)"),
+			{Name: "checkout-p95", Kind: gate.LatencyQuantile, Target: "checkout", Outcome: gate.Pass,
+				Observed: 0.1813, HasValue: true, Threshold: "p95 <= 250ms", Samples: 412, Required: 100, Decision: gate.Estimate,
+				Reason: "p95 latency ≈ 181.3ms <= 250ms: 14 of 412 requests slower than 250ms, 20 allowed"},
+			failedAt(seqLatency("tail", "checkout", "p99.9 <= 1000ms", 0.999, 1420, 3000, 9, 1000, gate.Fail,
+				"failed at 99% confidence after 580 samples, 4 slower than 1000ms: a release with 0.05% or fewer slower than 1000ms fails at most 1% of the time; no later traffic can undo it (9 of 3000 slower than 1000ms (0.3%) in all)"),
+				0.001, 580, 4, 11600*time.Millisecond),
+			{Name: "traffic-present", Kind: gate.RequestRate, Target: "checkout", Outcome: gate.Pass,
+				Observed: 50, HasValue: true, Threshold: ">= 1 rps", Samples: 3000, Required: 1,
+				Reason: "3000 requests seen, at least 60 over the 1m0s window", Line: 33},
+		},
+	}
+	route := "POST ^/api/v[0-9]+/checkout"
+	v.Rules[2].Route, v.Rules[3].Route = route, route
+	v.Rules[2].Test.MoreSamples = 472
+	iv := quantileCI(msDur(181.3), 412, 0.95)
+	v.Rules[3].QuantileCI = &iv
+	v.Rules[4].DryRun = true
+	for i, l := range []int{18, 21, 24, 28, 36} {
+		v.Rules[i].Line = l
+	}
+	return v, Meta{
+		Version: "v0.2.0", PolicyFile: "policies/checkout.yaml",
+		Source: "live tap via https://10.96.0.1:443", StartTime: start,
+		ExitCode: gate.ExitInconclusive, OnInconclusive: gate.Inconclusive,
+	}
+}
+
+// stoppedEarly: a live run that stopped 2.1s into a 40s window on the
+// canary's decided success-rate FAIL. The other rules are undecided, and
+// 64 samples cannot bound a p99 from above.
+func stoppedEarly() (*gate.Verdict, Meta) {
+	st := gate.TargetResult{
+		Name: "stable", Resource: "deployment/checkout",
+		Stats:    stats(64, 0, 1, 21.3, 74.8, 98.1),
+		Coverage: 1,
+		Pods: []gate.PodStats{
+			pod("checkout-7d9f8b6c5-m8p3z", 22, 0, 98.1),
+			pod("checkout-7d9f8b6c5-t6w9n", 21, 0, 80.2),
+			pod("checkout-7d9f8b6c5-x2k4q", 21, 0, 91.7),
+		},
+		Warmup: 301,
+		Notes:  []string{"301 requests started during the 10s warmup and were not evaluated"},
+	}
+	st.Status[200] = 64
+	ca := gate.TargetResult{
+		Name: "canary", Resource: "deployment/checkout-canary",
+		Stats:    stats(63, 4, 2, 24.9, 161.2, 402.5),
+		Coverage: 1,
+		Pods:     []gate.PodStats{pod("checkout-canary-6f9c7b-q2w3e", 63, 4, 402.5)},
+		Warmup:   296,
+		Notes:    []string{"296 requests started during the 10s warmup and were not evaluated"},
+	}
+	ca.Status[200] = 59
+	ca.Status[503] = 4
+	const tapped = 2100 * time.Millisecond
+	v := &gate.Verdict{
+		Policy: "checkout-canary", Outcome: gate.Fail, Final: true,
+		Window: 40 * time.Second, Elapsed: tapped, TimeKnown: true,
+		StoppedEarly: true,
+		StopReason:   "canary/success-rate failed 2.1s into the window and no later traffic can undo it",
+		Targets:      []gate.TargetResult{st, ca},
+		Rules: []gate.RuleResult{
+			seqRate("success-rate", "stable", gate.SuccessRate, ">= 99.5%", 0.005, 64, 64, 100, gate.Inconclusive,
+				"undecided at 99% confidence: 0 of 64 failed (0%), not yet enough to tell 0.25% from 1%; about 547 more requests would likely decide it at the observed rate (~18s at 30.476/s)"),
+			seqLatency("p99-latency", "stable", "p99 <= 300ms", 0.99, 98.1, 64, 0, 100, gate.Inconclusive,
+				"undecided at 99% confidence: 0 of 64 slower than 300ms (0%), not yet enough to tell 0.5% from 2%; about 240 more samples would likely decide it at the observed rate (~8s at 30.476/s)"),
+			{Name: "traffic-present", Kind: gate.RequestRate, Target: "stable", Outcome: gate.Pass,
+				Observed: 65 / tapped.Seconds(), HasValue: true, Threshold: ">= 1 rps", Samples: 65, Required: 1,
+				Reason: "65 requests in the 2.1s tapped before the run stopped: 30.952 rps, at least 1"},
+			failedAt(seqRate("success-rate", "canary", gate.SuccessRate, ">= 99.5%", 0.005, 59, 63, 100, gate.Fail,
+				"failed at 99% confidence after 63 requests, 4 failed: a release with success 99.75% or more fails at most 1% of the time; no later traffic can undo it"),
+				0.005, 63, 4, tapped),
+			seqLatency("p99-latency", "canary", "p99 <= 300ms", 0.99, 402.5, 63, 1, 100, gate.Inconclusive,
+				"undecided at 99% confidence: 1 of 63 slower than 300ms (1.587%), not yet enough to tell 0.5% from 2%; about 586 more samples would likely decide it at the observed rate (~20s at 30/s)"),
+			{Name: "traffic-present", Kind: gate.RequestRate, Target: "canary", Outcome: gate.Pass,
+				Observed: 65 / tapped.Seconds(), HasValue: true, Threshold: ">= 1 rps", Samples: 65, Required: 1,
+				Reason: "65 requests in the 2.1s tapped before the run stopped: 30.952 rps, at least 1"},
+		},
+	}
+	v.Rules[0].Test.MoreSamples = 547
+	v.Rules[1].Test.MoreSamples = 240
+	v.Rules[4].Test.MoreSamples = 586
+	for i, l := range []int{25, 27, 33, 25, 27, 33} {
+		v.Rules[i].Line = l
+	}
+	return v, Meta{
+		Version: "v0.2.0", PolicyFile: "policies/checkout-canary.yaml",
+		Source: "live tap via https://10.96.0.1:443", StartTime: start,
+		ExitCode: gate.ExitFail, OnInconclusive: gate.Inconclusive,
+	}
+}
+
+// compareBaseline: a canary judged against its stable baseline over a full
+// window: an error-rate comparison that passes, a p99 ratio the
+// baseline's bounds cannot decide yet, a p50 increase that passes, a
+// dry-run p95 ratio whose FAIL was decided, and a route comparison waiting
+// for the baseline's minimum sample. Figures as the engine computed them
+// for a simulated canary.
+func compareBaseline() (*gate.Verdict, Meta) {
+	st := gate.TargetResult{
+		Name: "stable", Resource: "deployment/checkout",
+		Stats: stats(3000, 7, 0, 18.778, 63.607, 93.946), Coverage: 1,
+	}
+	st.Status[200] = 2993
+	st.Status[503] = 7
+	ca := gate.TargetResult{
+		Name: "canary", Resource: "deployment/checkout-canary",
+		Stats: stats(3000, 28, 0, 25.348, 86.723, 125.553), Coverage: 1,
+	}
+	ca.Status[200] = 2972
+	ca.Status[503] = 28
+	b := math.Log(2 / 0.01) // each side of a comparison has half the error budget
+	test := func(good, bad float64, k uint64, llr, passLLR float64, more int64) *gate.TestResult {
+		return &gate.TestResult{Confidence: 0.99, Tolerance: 2, Good: good, Bad: bad, BadSamples: k,
+			LLR: llr, PassLLR: passLLR, FailBoundary: b, PassBoundary: -b, MoreSamples: more}
+	}
+	dur := func(ms float64) time.Duration { return msDur(ms).Round(time.Microsecond) }
+	ci := func(lo, hi float64) *gate.DurationInterval {
+		return &gate.DurationInterval{Low: dur(lo), High: dur(hi), HighKnown: true}
+	}
+	v := &gate.Verdict{
+		Policy: "checkout-canary-compare", Outcome: gate.Inconclusive, Final: true,
+		Window: 60 * time.Second, Elapsed: 60 * time.Second, TimeKnown: true,
+		Targets: []gate.TargetResult{st, ca},
+		Rules: []gate.RuleResult{
+			{Name: "errors-vs-stable", Kind: gate.CompareErrorRate, Target: "canary", Outcome: gate.Pass,
+				Observed: 0.007, HasValue: true, Threshold: "<= stable + 1pp", Samples: 3000, Required: 100, Line: 30,
+				Reason:   "passed at 99% confidence: canary 0.933% (28 of 3000 failed) vs stable 0.233% (7 of 3000); a target with an increase of 2pp or more passes at most 1% of the time",
+				Decision: gate.Sequential, Test: test(0.013755076810806496, 0.02025221321619229, 28, -31.57269201943267, -7.038649203738352, 0),
+				Compare: &gate.CompareResult{Baseline: "stable", BaselineSamples: 3000, BaselineObserved: 7.0 / 3000, BaselineHasValue: true,
+					TargetObserved: 28.0 / 3000, TargetHasValue: true, BaselineLow: 0.00025221321619229155, BaselineHigh: 0.008755076810806497, Bound: 7.0/3000 + 0.01}},
+			{Name: "p99-vs-stable", Kind: gate.CompareLatency, Target: "canary", Outcome: gate.Inconclusive,
+				Observed: 125.553 / 93.946, HasValue: true, Threshold: "p99 <= 1.2x stable", Samples: 3000, Required: 100, Line: 34,
+				Reason:   "undecided at 99% confidence: canary p99 125.553ms (3000 samples) vs stable 93.946ms (3000 samples), bound 112.735ms; at the observed rate the test is unlikely to decide: it is too close to the threshold for any practical sample",
+				Decision: gate.Sequential, Test: test(0.005, 0.02, 9, -32.95713574240259, 75.29780097171343, -1),
+				QuantileCI: ci(121.233, 132.65),
+				Compare: &gate.CompareResult{Baseline: "stable", BaselineSamples: 3000, BaselineObserved: 0.093946, BaselineHasValue: true,
+					TargetObserved: 0.125553, TargetHasValue: true, BaselineLow: 0.08208123548, BaselineHigh: 0.115320161145, Bound: 0.1127352}},
+			{Name: "p50-vs-stable", Kind: gate.CompareLatency, Target: "canary", Outcome: gate.Pass,
+				Observed: 0.025348 - 0.018778, HasValue: true, Threshold: "p50 <= stable + 20ms", Samples: 3000, Required: 100, Line: 38,
+				Reason:   "passed at 99% confidence: canary p50 25.348ms (3000 samples) vs stable 18.778ms (3000 samples), bound 38.778ms; a target with 75% or more over it passes at most 1% of the time",
+				Decision: gate.Sequential, Test: test(0.25, 0.75, 790, -1560.0294499087668, -1056.8650216987476, 0),
+				QuantileCI: ci(24.233, 26.515),
+				Compare: &gate.CompareResult{Increase: true, Baseline: "stable", BaselineSamples: 3000, BaselineObserved: 0.018778, BaselineHasValue: true,
+					TargetObserved: 0.025348, TargetHasValue: true, BaselineLow: 0.016906467875, BaselineHigh: 0.02064964053, Bound: 0.038778}},
+			{Name: "p95-vs-stable", Kind: gate.CompareLatency, Target: "canary", Outcome: gate.Fail, Decided: true, DryRun: true,
+				Observed: 86.723 / 63.607, HasValue: true, Threshold: "p95 <= 1.1x stable", Samples: 3000, Required: 100, Line: 42,
+				Reason:   "failed at 99% confidence after 1161 requests: canary p95 86.723ms (3000 samples) vs stable 63.607ms (3000 samples), bound 69.967ms; a target with 2.5% or fewer of its requests over the bound fails at most 1% of the time; no later traffic can undo it",
+				Decision: gate.Sequential, Test: test(0.025, 0.1, 173, 5.315000000183139, 41.73, 0),
+				QuantileCI: ci(82.081, 93.477),
+				Compare: &gate.CompareResult{Baseline: "stable", BaselineSamples: 3000, BaselineObserved: 0.063607, BaselineHasValue: true,
+					TargetObserved: 0.086723, TargetHasValue: true, BaselineLow: 0.057841500195, BaselineHigh: 0.07064788602, Bound: 0.0699677}},
+			{Name: "checkout-errors-vs-stable", Kind: gate.CompareErrorRate, Target: "canary", Route: "POST ^/api/v[0-9]+/checkout", Outcome: gate.Inconclusive,
+				Observed: 2.0/41 - 0.0/37, HasValue: true, Threshold: "<= stable + 1pp", Samples: 41, Required: 50, Line: 46,
+				Reason:   "the comparison starts once the baseline stable has 50 requests (it has 37): canary 4.878% (2 of 41 failed) vs stable 0% (0 of 37)",
+				Decision: gate.Sequential, Test: test(0, 0, 0, 0, 0, -1),
+				Compare: &gate.CompareResult{Baseline: "stable", BaselineSamples: 37, BaselineHasValue: true,
+					TargetObserved: 2.0 / 41, TargetHasValue: true, BaselineHigh: math.Inf(1), Bound: 0.01}},
+		},
+	}
+	v.Rules[3].Test.DecidedAfter, v.Rules[3].Test.DecidedAt = 1161, 23200*time.Millisecond
+	return v, Meta{
+		Version: "v0.2.0", PolicyFile: "policies/checkout-compare.yaml",
+		Source: "live tap via https://10.96.0.1:443", StartTime: start,
+		ExitCode: gate.ExitInconclusive, OnInconclusive: gate.Inconclusive,
 	}
 }
 
@@ -279,4 +593,7 @@ var fixtures = []fixture{
 	{"inconclusive-zero-traffic", inconclusiveZero},
 	{"replay-unknown-time", replayUnknownTime},
 	{"interrupted-partial", interruptedPartial},
+	{"sequential-mix", sequentialMix},
+	{"stopped-early", stoppedEarly},
+	{"compare-baseline", compareBaseline},
 }

@@ -114,7 +114,9 @@ func trimFloat(v float64, prec int) string {
 
 // observed renders a rule's observed value in the unit of its kind: rates
 // as percentages, latency (seconds in the verdict) as a duration, request
-// rate in req/s, counts as integers.
+// rate in req/s, counts as integers; a compared error rate as the
+// difference in percentage points ("+8.3pp"), a compared latency as a
+// factor ("1.234x") or an increase ("+21.5ms").
 func observed(r *gate.RuleResult) string {
 	if !r.HasValue || !finite(r.Observed) {
 		return none
@@ -128,6 +130,13 @@ func observed(r *gate.RuleResult) string {
 		return trimFloat(r.Observed, 2) + " rps"
 	case gate.ResponseCount:
 		return strconv.FormatFloat(r.Observed, 'f', 0, 64)
+	case gate.CompareErrorRate:
+		return signedPoints(r.Observed)
+	case gate.CompareLatency:
+		if isLatencyIncrease(r) {
+			return signedDuration(r.Observed)
+		}
+		return trimFloat(r.Observed, 3) + "x"
 	}
 	return trimFloat(r.Observed, 3)
 }
@@ -171,4 +180,213 @@ func line(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// isLatencyIncrease reports whether a compareLatency rule bounds the
+// increase of the quantile ("p99 <= stable + 50ms", observed in seconds)
+// rather than its ratio ("p99 <= 1.2x stable", observed as a factor).
+func isLatencyIncrease(r *gate.RuleResult) bool {
+	return r.Kind == gate.CompareLatency && r.Compare != nil && r.Compare.Increase
+}
+
+// ruleUnit names the unit of a rule's observed value in the JSON report.
+func ruleUnit(r *gate.RuleResult) string {
+	switch r.Kind {
+	case gate.CompareErrorRate:
+		return "ratio" // a difference of two error rates
+	case gate.CompareLatency:
+		if isLatencyIncrease(r) {
+			return "seconds"
+		}
+		return "factor"
+	}
+	return unit(r.Kind)
+}
+
+// signedPoints renders a difference of two ratios in percentage points
+// ("+8.3pp", "-0.05pp").
+func signedPoints(v float64) string {
+	s := trimFloat(v*100, 2)
+	if s == "0" {
+		// A difference too small for two decimals is not zero.
+		switch {
+		case v > 0:
+			return "<+0.01pp"
+		case v < 0:
+			return ">-0.01pp"
+		}
+		return "0pp"
+	}
+	if v > 0 {
+		s = "+" + s
+	}
+	return s + "pp"
+}
+
+// signedDuration renders a difference of two latencies ("+21.5ms").
+func signedDuration(v float64) string {
+	switch {
+	case v < 0:
+		return "-" + gate.FormatDuration(seconds(-v))
+	case v > 0:
+		return "+" + gate.FormatDuration(seconds(v))
+	}
+	return "0ms"
+}
+
+// durationUnit picks the unit FormatDuration would render d in.
+func durationUnit(d time.Duration) (time.Duration, string) {
+	switch {
+	case d >= 10*time.Second:
+		return time.Second, "s"
+	case d >= time.Millisecond:
+		return time.Millisecond, "ms"
+	}
+	return time.Microsecond, "µs"
+}
+
+// boundDecimals is the number of decimals that gives v (in its unit) about
+// three significant digits.
+func boundDecimals(v float64) int {
+	switch {
+	case v >= 100:
+		return 0
+	case v >= 10:
+		return 1
+	case v >= 1:
+		return 2
+	}
+	return 3
+}
+
+// durationBounds renders a quantile's interval in the unit of ref, its
+// point estimate, with about three significant digits rounded outward (an
+// interval may widen, never narrow): "85.4-104.4ms", ">117.6ms" when the
+// sample gives no upper bound, "<14.7ms" when it gives no lower one. It
+// returns "" when the interval bounds nothing, which is also what a zero
+// DurationInterval (pods, old verdicts) means.
+func durationBounds(iv gate.DurationInterval, ref time.Duration, withUnit bool) string {
+	if iv.Low <= 0 && !iv.HighKnown {
+		return ""
+	}
+	u, name := durationUnit(ref)
+	lo := float64(iv.Low) / float64(u)
+	hi := float64(iv.High) / float64(u)
+	d := boundDecimals(lo)
+	if lo <= 0 {
+		d = boundDecimals(hi)
+	}
+	scale := math.Pow(10, float64(d))
+	// The epsilon keeps float noise from moving a bound that is already
+	// on a boundary, as in interval.
+	loS := strconv.FormatFloat(math.Floor(lo*scale+1e-6)/scale, 'f', d, 64)
+	hiS := strconv.FormatFloat(math.Ceil(hi*scale-1e-6)/scale, 'f', d, 64)
+	var s string
+	switch {
+	case !iv.HighKnown:
+		s = ">" + loS
+	case iv.Low <= 0:
+		s = "<" + hiS
+	default:
+		s = loS + "-" + hiS
+	}
+	if withUnit {
+		s += name
+	}
+	return s
+}
+
+// latencyCI renders a targets-table quantile with its interval:
+// "92.086ms (85.4-104.4)", or the bare quantile when there is no interval.
+func latencyCI(d time.Duration, iv gate.DurationInterval, valid bool) string {
+	if !valid {
+		return none
+	}
+	s := gate.FormatDuration(d)
+	if b := durationBounds(iv, d, false); b != "" {
+		s += " (" + b + ")"
+	}
+	return s
+}
+
+// ruleCI renders the 95% CI cell of a rule: the Wilson interval of a rate,
+// the distribution-free interval of a latency quantile, or "-".
+func ruleCI(r *gate.RuleResult) string {
+	switch {
+	case isRate(r.Kind) && r.HasValue && r.Interval != nil:
+		return interval(*r.Interval)
+	case r.Kind == gate.LatencyQuantile && r.HasValue && r.QuantileCI != nil && finite(r.Observed):
+		if b := durationBounds(*r.QuantileCI, seconds(r.Observed), true); b != "" {
+			return b
+		}
+	}
+	return none
+}
+
+// hasDecisions reports whether any rule says how it decided; verdicts of
+// counting rules only (and older verdicts) have no TEST column.
+func hasDecisions(rules []gate.RuleResult) bool {
+	for i := range rules {
+		if rules[i].Decision != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// testLabel renders how a rule decided, compactly: "seq 99%/2x" for a
+// sequential test at 99% confidence and tolerance 2, "estimate" for a point
+// estimate, "-" for counting rules.
+func testLabel(r *gate.RuleResult) string {
+	switch r.Decision {
+	case gate.Sequential:
+		if r.Test == nil {
+			return "seq"
+		}
+		return "seq " + percentShort(r.Test.Confidence) + "/" + trimFloat(r.Test.Tolerance, 2) + "x"
+	case gate.Estimate:
+		return "estimate"
+	}
+	return none
+}
+
+// percentShort renders a ratio as a percentage with only the decimals it
+// needs ("99%", "99.9%"), for knobs such as a confidence.
+func percentShort(v float64) string {
+	if !finite(v) {
+		return none
+	}
+	return trimFloat(v*100, 3) + "%"
+}
+
+// span renders a time span for a sentence, rounded to what a person reads:
+// "540ms", "2.1s", "110s".
+func span(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return trimFloat(d.Round(100*time.Millisecond).Seconds(), 1) + "s"
+}
+
+// eta renders the time a number of requests takes at a rate: "~21s",
+// "~3m9s", "~540ms".
+func eta(requests int64, perSecond float64) string {
+	d := time.Duration(float64(requests) / perSecond * float64(time.Second))
+	if d < time.Second {
+		return "~" + d.Round(time.Millisecond).String()
+	}
+	return "~" + d.Round(time.Second).String()
+}
+
+// perSecond renders a rate per second with about three significant digits
+// ("50/s", "16.8/s", "0.25/s").
+func perSecond(v float64) string {
+	d := 0
+	switch {
+	case v < 10:
+		d = 2
+	case v < 100:
+		d = 1
+	}
+	return trimFloat(v, d) + "/s"
 }

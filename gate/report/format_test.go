@@ -75,6 +75,14 @@ func TestObserved(t *testing.T) {
 		{gate.RuleResult{Kind: gate.ResponseCount, Observed: 8, HasValue: true}, "8"},
 		{gate.RuleResult{Kind: gate.SuccessRate, Observed: 0, HasValue: false}, "-"},
 		{gate.RuleResult{Kind: gate.LatencyQuantile, Observed: 0.3, HasValue: false}, "-"},
+		{gate.RuleResult{Kind: gate.CompareErrorRate, Observed: 0.089, HasValue: true}, "+8.9pp"},
+		{gate.RuleResult{Kind: gate.CompareErrorRate, Observed: -0.0005, HasValue: true}, "-0.05pp"},
+		{gate.RuleResult{Kind: gate.CompareErrorRate, Observed: 0.00001, HasValue: true}, "<+0.01pp"},
+		{gate.RuleResult{Kind: gate.CompareErrorRate, Observed: 0, HasValue: true}, "0pp"},
+		{gate.RuleResult{Kind: gate.CompareLatency, Observed: 1.35, HasValue: true, Threshold: "p99 <= 1.2x stable"}, "1.35x"},
+		{gate.RuleResult{Kind: gate.CompareLatency, Observed: 0.0215, HasValue: true, Threshold: "p99 <= stable + 50ms", Compare: &gate.CompareResult{Increase: true}}, "+21.5ms"},
+		{gate.RuleResult{Kind: gate.CompareLatency, Observed: -0.004, HasValue: true, Threshold: "p50 <= stable + 20ms", Compare: &gate.CompareResult{Increase: true}}, "-4ms"},
+		{gate.RuleResult{Kind: gate.CompareLatency, Observed: 1.2, HasValue: false, Threshold: "p99 <= 1.2x stable"}, "-"},
 	} {
 		if got := observed(&tc.r); got != tc.want {
 			t.Errorf("observed(%v %v) = %q, want %q", tc.r.Kind, tc.r.Observed, got, tc.want)
@@ -169,5 +177,81 @@ func TestNotes(t *testing.T) {
 	}
 	if n := Notes(&gate.TargetResult{Coverage: 0.99999}, true); len(n) != 0 {
 		t.Errorf("a clean target has no notes, got %q", n)
+	}
+}
+
+func TestDurationBounds(t *testing.T) {
+	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	for _, tc := range []struct {
+		name string
+		iv   gate.DurationInterval
+		ref  time.Duration
+		want string
+	}{
+		{"bounded", gate.DurationInterval{Low: ms(98.14), High: ms(121.27), HighKnown: true}, ms(105.9), "98.1-121.3ms"},
+		// Rounded outward: an interval may widen, never narrow.
+		{"outward", gate.DurationInterval{Low: ms(85.49), High: ms(104.31), HighKnown: true}, ms(92), "85.4-104.4ms"},
+		{"exact boundary", gate.DurationInterval{Low: ms(14), High: ms(30.8), HighKnown: true}, ms(21), "14.0-30.8ms"},
+		{"no upper bound", gate.DurationInterval{Low: ms(98.14)}, ms(120), ">98.1ms"},
+		{"no lower bound", gate.DurationInterval{High: ms(14.7), HighKnown: true}, ms(12), "<14.7ms"},
+		{"nothing bounded", gate.DurationInterval{}, ms(12), ""},
+		{"large", gate.DurationInterval{Low: 1231 * time.Millisecond}, 1420 * time.Millisecond, ">1231ms"},
+		{"seconds", gate.DurationInterval{Low: 11 * time.Second, High: 14500 * time.Millisecond, HighKnown: true}, 12 * time.Second, "11.0-14.5s"},
+		{"microseconds", gate.DurationInterval{Low: 380 * time.Microsecond, High: 455 * time.Microsecond, HighKnown: true}, 420 * time.Microsecond, "380-455µs"},
+	} {
+		if got := durationBounds(tc.iv, tc.ref, true); got != tc.want {
+			t.Errorf("%s: durationBounds = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if got := latencyCI(ms(105.9), gate.DurationInterval{Low: ms(98.14), High: ms(121.27), HighKnown: true}, true); got != "105.9ms (98.1-121.3)" {
+		t.Errorf("latencyCI = %q", got)
+	}
+	if got := latencyCI(ms(105.9), gate.DurationInterval{}, true); got != "105.9ms" {
+		t.Errorf("latencyCI without an interval = %q", got)
+	}
+	if got := latencyCI(0, gate.DurationInterval{}, false); got != "-" {
+		t.Errorf("latencyCI without samples = %q", got)
+	}
+}
+
+func TestTestLabel(t *testing.T) {
+	for _, tc := range []struct {
+		r    gate.RuleResult
+		want string
+	}{
+		{gate.RuleResult{Decision: gate.Sequential, Test: &gate.TestResult{Confidence: 0.99, Tolerance: 2}}, "seq 99%/2x"},
+		{gate.RuleResult{Decision: gate.Sequential, Test: &gate.TestResult{Confidence: 0.999, Tolerance: 1.5}}, "seq 99.9%/1.5x"},
+		{gate.RuleResult{Decision: gate.Sequential}, "seq"},
+		{gate.RuleResult{Decision: gate.Estimate}, "estimate"},
+		{gate.RuleResult{Kind: gate.RequestRate}, "-"},
+	} {
+		if got := testLabel(&tc.r); got != tc.want {
+			t.Errorf("testLabel(%+v) = %q, want %q", tc.r, got, tc.want)
+		}
+	}
+}
+
+func TestSpanAndEta(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		2100 * time.Millisecond:    "2.1s",
+		2049 * time.Millisecond:    "2s",
+		540 * time.Millisecond:     "540ms",
+		110 * time.Second:          "110s",
+		1427384 * time.Microsecond: "1.4s",
+	} {
+		if got := span(d); got != want {
+			t.Errorf("span(%v) = %q, want %q", d, got, want)
+		}
+	}
+	if got := eta(472, 412.0/60); got != "~1m9s" {
+		t.Errorf("eta = %q", got)
+	}
+	if got := eta(3, 30); got != "~100ms" {
+		t.Errorf("eta = %q", got)
+	}
+	for v, want := range map[float64]string{30.476: "30.5/s", 6.8667: "6.87/s", 0.25: "0.25/s", 250: "250/s"} {
+		if got := perSecond(v); got != want {
+			t.Errorf("perSecond(%v) = %q, want %q", v, got, want)
+		}
 	}
 }

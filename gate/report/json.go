@@ -33,9 +33,15 @@ type Document struct {
 	ElapsedSeconds float64  `json:"elapsedSeconds"`
 	// TimeKnown is false for recordings without event times: warmup was not
 	// applied and window/elapsed are not measured.
-	TimeKnown bool     `json:"timeKnown"`
-	Targets   []Target `json:"targets"`
-	Rules     []Rule   `json:"rules"`
+	TimeKnown bool `json:"timeKnown"`
+	// StoppedEarly says the run ended before the window closed because the
+	// verdict was decided (a FAIL no traffic can undo, or every rule passed
+	// with stopOnPass); elapsedSeconds is then the time actually tapped.
+	StoppedEarly bool `json:"stoppedEarly"`
+	// StopReason says why it stopped; omitted when it did not.
+	StopReason string   `json:"stopReason,omitempty"`
+	Targets    []Target `json:"targets"`
+	Rules      []Rule   `json:"rules"`
 }
 
 // Metadata says what was gated, with what and from where.
@@ -54,11 +60,24 @@ type Interval struct {
 }
 
 // Quantiles are latency or duration quantiles in milliseconds, rounded to
-// the microsecond.
+// the microsecond. A target's quantiles carry their distribution-free 95%
+// intervals; a pod's do not.
 type Quantiles struct {
-	P50 float64 `json:"p50"`
-	P95 float64 `json:"p95"`
-	P99 float64 `json:"p99"`
+	P50         float64 `json:"p50"`
+	P95         float64 `json:"p95"`
+	P99         float64 `json:"p99"`
+	P50Interval *Bounds `json:"p50Interval,omitempty"`
+	P95Interval *Bounds `json:"p95Interval,omitempty"`
+	P99Interval *Bounds `json:"p99Interval,omitempty"`
+}
+
+// Bounds is a 95% interval of a duration, in the unit of the value it
+// belongs to (milliseconds in latencyMs and durationMs, seconds in a
+// rule). Low is 0 when the sample gives no lower bound; High is null when
+// it gives no upper one (too few samples for that quantile).
+type Bounds struct {
+	Low  float64  `json:"low"`
+	High *float64 `json:"high"`
 }
 
 // Target is what the gate saw of one target.
@@ -125,6 +144,71 @@ type Rule struct {
 	Reason   string    `json:"reason"`
 	DryRun   bool      `json:"dryRun"`
 	Line     int       `json:"line"` // line of the rule in the policy file; 0 when unknown
+	// Decision is how the rule decided: sequential | estimate; omitted for
+	// counting rules (count, requestRate).
+	Decision string `json:"decision,omitempty"`
+	// Decided says no further traffic can change the verdict (a latched
+	// sequential FAIL, a count over its maximum).
+	Decided bool `json:"decided"`
+	// Test holds a sequential test's figures; omitted for other rules.
+	Test *Test `json:"test,omitempty"`
+	// QuantileInterval is the distribution-free 95% interval, in seconds,
+	// of a latency rule's observed quantile (for compareLatency, of the
+	// target's quantile, compare.targetObserved); omitted for other kinds.
+	QuantileInterval *Bounds `json:"quantileInterval,omitempty"`
+	// Compare is what a compare rule saw of its target and baseline.
+	Compare *Compare `json:"compare,omitempty"`
+}
+
+// Test are the figures behind a sequential decision. Rates are ratios of
+// "bad" samples: failed requests, or requests slower than a latency bound.
+type Test struct {
+	Confidence *float64 `json:"confidence"` // 0.99
+	Tolerance  *float64 `json:"tolerance"`  // 2: bounds hold at budget/2 and budget*2
+	// Good and Bad are the bad-sample rates the error bounds are stated at:
+	// a target at Good fails, one at Bad passes, each at most 1-confidence
+	// of the time.
+	Good       *float64 `json:"good"`
+	Bad        *float64 `json:"bad"`
+	BadSamples uint64   `json:"badSamples"`
+	// LLR is the log likelihood ratio of Bad over Good: the rule fails at
+	// FailBoundary and passes at or below PassBoundary. For compare rules
+	// LLR is the fail side's test and PassLLR the pass side's.
+	LLR          *float64 `json:"llr"`
+	PassLLR      *float64 `json:"passLlr"`
+	FailBoundary *float64 `json:"failBoundary"`
+	PassBoundary *float64 `json:"passBoundary"`
+	// DecidedAfter is the sample count at which a FAIL was decided (0 when
+	// not decided); DecidedAtSeconds the time into the window, omitted when
+	// not decided or unknown.
+	DecidedAfter     uint64   `json:"decidedAfter"`
+	DecidedAtSeconds *float64 `json:"decidedAtSeconds,omitempty"`
+	// MoreSamples estimates how many more samples would likely decide the
+	// rule at the observed rate: 0 when decided, null when it cannot be
+	// told.
+	MoreSamples *int64 `json:"moreSamples"`
+	// CleanPass is the number of samples, none bad, that pass a fresh test.
+	CleanPass uint64 `json:"cleanPass"`
+}
+
+// Compare is what a compare rule saw: values are error rates (unit
+// "ratio") or quantiles in seconds (unit "seconds").
+type Compare struct {
+	Baseline        string `json:"baseline"`
+	BaselineSamples uint64 `json:"baselineSamples"`
+	Unit            string `json:"unit"` // ratio | seconds
+	// BaselineObserved and TargetObserved are null when that side
+	// observed nothing.
+	BaselineObserved *float64 `json:"baselineObserved"`
+	TargetObserved   *float64 `json:"targetObserved"`
+	// BaselineLow and BaselineHigh are the anytime-valid bounds of the
+	// baseline's value the sequential test used; High is null while
+	// unbounded.
+	BaselineLow  *float64 `json:"baselineLow"`
+	BaselineHigh *float64 `json:"baselineHigh"`
+	// Bound is the value the target is held to, from the baseline's point
+	// estimate; null when the baseline observed nothing.
+	Bound *float64 `json:"bound"`
 }
 
 // JSON writes the JSON report: the Document, indented two spaces, with a
@@ -169,11 +253,40 @@ func ms(d time.Duration) float64 {
 	return math.Round(float64(d)/float64(time.Microsecond)) / 1000
 }
 
-func quantiles(q gate.Quantiles) *Quantiles {
+// quantiles converts quantiles to milliseconds; withIntervals adds their
+// intervals (targets have them, pods do not).
+func quantiles(q gate.Quantiles, withIntervals bool) *Quantiles {
 	if !q.Valid {
 		return nil
 	}
-	return &Quantiles{P50: ms(q.P50), P95: ms(q.P95), P99: ms(q.P99)}
+	out := &Quantiles{P50: ms(q.P50), P95: ms(q.P95), P99: ms(q.P99)}
+	if withIntervals {
+		out.P50Interval = msBounds(q.CI50)
+		out.P95Interval = msBounds(q.CI95)
+		out.P99Interval = msBounds(q.CI99)
+	}
+	return out
+}
+
+// msBounds converts a duration interval to milliseconds; seconds to
+// seconds. Both round outward to the unit's last digit shown (a microsecond,
+// a nanosecond), so an interval never narrows.
+func msBounds(iv gate.DurationInterval) *Bounds {
+	b := &Bounds{Low: math.Floor(float64(iv.Low)/float64(time.Microsecond)+1e-9) / 1000}
+	if iv.HighKnown {
+		h := math.Ceil(float64(iv.High)/float64(time.Microsecond)-1e-9) / 1000
+		b.High = &h
+	}
+	return b
+}
+
+func secondsBounds(iv gate.DurationInterval) *Bounds {
+	b := &Bounds{Low: iv.Low.Seconds()}
+	if iv.HighKnown {
+		h := iv.High.Seconds()
+		b.High = &h
+	}
+	return b
 }
 
 func rate(s *gate.Stats) *float64 {
@@ -211,6 +324,8 @@ func Build(v *gate.Verdict, meta Meta) *Document {
 		WindowSeconds:  v.Window.Seconds(),
 		ElapsedSeconds: v.Elapsed.Seconds(),
 		TimeKnown:      v.TimeKnown,
+		StoppedEarly:   v.StoppedEarly,
+		StopReason:     v.StopReason,
 		Targets:        make([]Target, 0, len(v.Targets)),
 		Rules:          make([]Rule, 0, len(v.Rules)),
 	}
@@ -235,8 +350,8 @@ func buildTarget(t *gate.TargetResult, final bool) Target {
 		Failures:          t.Failures,
 		InFlight:          t.InFlight,
 		SuccessRate:       rate(&t.Stats),
-		LatencyMs:         quantiles(t.Latency),
-		DurationMs:        quantiles(t.Duration),
+		LatencyMs:         quantiles(t.Latency, true),
+		DurationMs:        quantiles(t.Duration, true),
 		StatusCodes:       make(map[string]uint64, len(t.Status)),
 		GRPCCodes:         make(map[string]uint64, len(t.GRPC)),
 		Resets:            t.Resets,
@@ -266,7 +381,7 @@ func buildTarget(t *gate.TargetResult, final bool) Target {
 			Failures:    p.Failures,
 			InFlight:    p.InFlight,
 			SuccessRate: rate(&p.Stats),
-			LatencyMs:   quantiles(p.Latency),
+			LatencyMs:   quantiles(p.Latency, false),
 		})
 	}
 	return out
@@ -279,7 +394,7 @@ func buildRule(r *gate.RuleResult) Rule {
 		Target:    r.Target,
 		Route:     r.Route,
 		Verdict:   r.Outcome.String(),
-		Unit:      unit(r.Kind),
+		Unit:      ruleUnit(r),
 		Threshold: r.Threshold,
 		Samples:   r.Samples,
 		Required:  r.Required,
@@ -292,6 +407,66 @@ func buildRule(r *gate.RuleResult) Rule {
 	}
 	if isRate(r.Kind) && r.HasValue && r.Interval != nil {
 		out.Interval = toInterval(*r.Interval)
+	}
+	switch r.Decision {
+	case gate.Sequential, gate.Estimate:
+		out.Decision = r.Decision.String()
+	}
+	out.Decided = r.Decided
+	if r.Test != nil {
+		out.Test = buildTest(r.Test)
+	}
+	if (r.Kind == gate.LatencyQuantile || r.Kind == gate.CompareLatency) && r.QuantileCI != nil {
+		out.QuantileInterval = secondsBounds(*r.QuantileCI)
+	}
+	if r.Compare != nil {
+		out.Compare = buildCompare(r)
+	}
+	return out
+}
+
+func buildTest(t *gate.TestResult) *Test {
+	out := &Test{
+		Confidence:   num(t.Confidence),
+		Tolerance:    num(t.Tolerance),
+		Good:         num(t.Good),
+		Bad:          num(t.Bad),
+		BadSamples:   t.BadSamples,
+		LLR:          num(t.LLR),
+		PassLLR:      num(t.PassLLR),
+		FailBoundary: num(t.FailBoundary),
+		PassBoundary: num(t.PassBoundary),
+		DecidedAfter: t.DecidedAfter,
+		CleanPass:    t.CleanPass,
+	}
+	if t.DecidedAt > 0 {
+		out.DecidedAtSeconds = num(t.DecidedAt.Seconds())
+	}
+	if t.MoreSamples >= 0 {
+		m := t.MoreSamples
+		out.MoreSamples = &m
+	}
+	return out
+}
+
+func buildCompare(r *gate.RuleResult) *Compare {
+	c := r.Compare
+	out := &Compare{
+		Baseline:        c.Baseline,
+		BaselineSamples: c.BaselineSamples,
+		Unit:            "ratio",
+		BaselineLow:     num(c.BaselineLow),
+		BaselineHigh:    num(c.BaselineHigh),
+	}
+	if r.Kind == gate.CompareLatency {
+		out.Unit = "seconds"
+	}
+	if c.BaselineHasValue {
+		out.BaselineObserved = num(c.BaselineObserved)
+		out.Bound = num(c.Bound)
+	}
+	if c.TargetHasValue {
+		out.TargetObserved = num(c.TargetObserved)
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tapgate/tapgate/gate"
 )
@@ -72,6 +73,9 @@ type junitCase struct {
 	Line      int           `xml:"line,attr,omitempty"`
 	Failure   *junitFailure `xml:"failure"`
 	Skipped   *junitSkipped `xml:"skipped"`
+	// SystemOut says how the rule decided: its test, intervals and, for
+	// compare rules, the baseline. Jenkins and GitLab show it with the case.
+	SystemOut string `xml:"system-out,omitempty"`
 }
 
 type junitFailure struct {
@@ -105,6 +109,12 @@ func JUnit(w io.Writer, v *gate.Verdict, meta Meta) error {
 			{"final", strconv.FormatBool(v.Final)},
 		},
 		Cases: make([]junitCase, 0, len(v.Rules)),
+	}
+	if v.StoppedEarly {
+		s.Properties = append(s.Properties, junitProperty{"stoppedEarly", "true"})
+		if v.StopReason != "" {
+			s.Properties = append(s.Properties, junitProperty{"stopReason", xmlText(v.StopReason)})
+		}
 	}
 	if !meta.StartTime.IsZero() {
 		// The JUnit schema's timestamp has no zone; it is UTC.
@@ -153,6 +163,7 @@ func JUnit(w io.Writer, v *gate.Verdict, meta Meta) error {
 			c.Skipped = &junitSkipped{Message: "inconclusive: " + reason}
 			s.Skipped++
 		}
+		c.SystemOut = xmlText(strings.Join(ruleDetails(r), "\n"))
 		s.Cases = append(s.Cases, c)
 		s.Tests++
 	}
@@ -203,28 +214,95 @@ func xmlText(s string) string {
 // 99.5% (n=1200)". For a rule without a value it says why ("no samples
 // (n=0, need 100)"). JUnit failure messages, GitHub annotations and the
 // termination message use it.
+//
+// A sequential test decides on the evidence as it arrived, not on the
+// final point estimate: a FAIL latched early stands even when later traffic
+// brings the rate back under the threshold, and a PASS may stand with a
+// point estimate just over it. The summary then does not claim a
+// comparison that does not hold: it says "success rate 99.6%, threshold >=
+// 99.5%", and the reason says how the test decided.
 func RuleSummary(r *gate.RuleResult) string {
 	label, op, limit := splitThreshold(r)
 	n := "n=" + strconv.FormatUint(r.Samples, 10)
+	if t := r.Test; t != nil && r.Outcome == gate.Fail && t.DecidedAfter > 0 && t.DecidedAfter != r.Samples {
+		n += ", decided after " + strconv.FormatUint(t.DecidedAfter, 10)
+	}
 	if !r.HasValue || !finite(r.Observed) {
 		return fmt.Sprintf("%s: no value (%s, need %d)", label, n, r.Required)
 	}
-	if r.Outcome == gate.Fail {
-		op = negate(op)
-	}
 	obs := observed(r)
-	if r.Kind == gate.LatencyQuantile && r.Outcome != gate.Pass {
+	if (r.Kind == gate.LatencyQuantile || r.Kind == gate.CompareLatency) && r.Outcome != gate.Pass {
 		// A latency quantile comes from a sketch with a bounded relative
 		// error; "≈" says so where the number decides.
 		obs = "≈ " + obs
 	}
+	threshold := strings.TrimSpace(op + " " + limit)
 	if r.Outcome == gate.Inconclusive {
-		return fmt.Sprintf("%s %s, threshold %s %s (%s, need %d)", label, obs, op, limit, n, r.Required)
+		return fmt.Sprintf("%s %s, threshold %s (%s, need %d)", label, obs, threshold, n, r.Required)
 	}
-	if op == "" {
-		return fmt.Sprintf("%s %s, threshold %s (%s)", label, obs, limit, n)
+	if holds, known := meets(r, op, limit); op == "" || (known && holds != (r.Outcome == gate.Pass)) {
+		return fmt.Sprintf("%s %s, threshold %s (%s)", label, obs, threshold, n)
+	}
+	if r.Outcome == gate.Fail {
+		op = negate(op)
 	}
 	return fmt.Sprintf("%s %s %s %s (%s)", label, obs, op, limit, n)
+}
+
+// meets reports whether the observed value satisfies the threshold, when
+// that can be told: from the limit's number for one-target rules, from the
+// bound the baseline sets for compare rules.
+func meets(r *gate.RuleResult, op, limit string) (holds, known bool) {
+	obs := r.Observed
+	var lim float64
+	switch r.Kind {
+	case gate.SuccessRate, gate.ErrorRate:
+		v, err := strconv.ParseFloat(strings.TrimSuffix(limit, "%"), 64)
+		if err != nil || !strings.HasSuffix(limit, "%") {
+			return false, false
+		}
+		lim = v / 100
+	case gate.LatencyQuantile:
+		d, err := time.ParseDuration(limit)
+		if err != nil {
+			return false, false
+		}
+		lim = d.Seconds()
+	case gate.RequestRate:
+		v, err := strconv.ParseFloat(strings.TrimSuffix(limit, " rps"), 64)
+		if err != nil {
+			return false, false
+		}
+		lim = v
+	case gate.ResponseCount:
+		v, err := strconv.ParseFloat(limit, 64)
+		if err != nil {
+			return false, false
+		}
+		lim = v
+	case gate.CompareErrorRate, gate.CompareLatency:
+		c := r.Compare
+		if c == nil || !c.TargetHasValue || !c.BaselineHasValue || !finite(c.Bound) || !finite(c.TargetObserved) {
+			return false, false
+		}
+		obs, lim, op = c.TargetObserved, c.Bound, "<="
+	default:
+		return false, false
+	}
+	// The tolerance keeps "99.5%" from disagreeing with 0.995 over float
+	// noise.
+	const eps = 1e-9
+	switch op {
+	case "<=":
+		return obs <= lim+eps, true
+	case "<":
+		return obs < lim, true
+	case ">=":
+		return obs >= lim-eps, true
+	case ">":
+		return obs > lim, true
+	}
+	return false, false
 }
 
 // splitThreshold splits a threshold such as "p99 <= 300ms" or ">= 99.5%"
@@ -241,6 +319,10 @@ func splitThreshold(r *gate.RuleResult) (label, op, limit string) {
 		label = "request rate"
 	case gate.ResponseCount:
 		label = "count"
+	case gate.CompareErrorRate:
+		label = "error rate increase"
+	case gate.CompareLatency:
+		label = "latency"
 	default:
 		label = "value"
 	}

@@ -109,7 +109,10 @@ func TestJUnitOutcomes(t *testing.T) {
 		{"pass", rule(gate.Pass, false), 0, "pass", "", ""},
 		{"fail", rule(gate.Fail, false), 0, "failure", "fail", "success rate 90.00% < 99% (n=10)"},
 		{"dry-run fail", rule(gate.Fail, true), 0, "skipped", "", "dry-run, does not count: would fail: success rate 90.00% < 99% (n=10)"},
-		{"dry-run pass", rule(gate.Pass, true), 0, "skipped", "", "dry-run, does not count: would pass: success rate 90.00% >= 99% (n=10)"},
+		// A pass at 90% is not ">= 99%": the summary claims no comparison
+		// the numbers do not show (a sequential PASS can stand on a point
+		// estimate just past the threshold).
+		{"dry-run pass", rule(gate.Pass, true), 0, "skipped", "", "dry-run, does not count: would pass: success rate 90.00%, threshold >= 99% (n=10)"},
 		{"inconclusive", rule(gate.Inconclusive, false), gate.Inconclusive, "skipped", "", "inconclusive: why"},
 		{"inconclusive as pass", rule(gate.Inconclusive, false), gate.Pass, "skipped", "", "inconclusive: why"},
 		{"inconclusive as fail", rule(gate.Inconclusive, false), gate.Fail, "failure", "inconclusive", "inconclusive (onInconclusive: fail): why"},
@@ -179,6 +182,32 @@ func TestRuleSummary(t *testing.T) {
 			Threshold: ">= 99.5%", Samples: 57, Required: 100}, "success rate 100.00%, threshold >= 99.5% (n=57, need 100)"},
 		{"odd threshold", gate.RuleResult{Kind: gate.SuccessRate, Outcome: gate.Fail, HasValue: true, Observed: 0.5,
 			Threshold: "custom", Samples: 2}, "success rate 50.00%, threshold custom (n=2)"},
+		// A sequential FAIL latched early stands when later traffic brings
+		// the rate back: the summary does not claim 99.7% < 99.5%.
+		{"latched fail, rate recovered", gate.RuleResult{Kind: gate.SuccessRate, Outcome: gate.Fail, HasValue: true, Observed: 0.997,
+			Threshold: ">= 99.5%", Samples: 4000, Decision: gate.Sequential, Decided: true, Test: &gate.TestResult{DecidedAfter: 63}},
+			"success rate 99.70%, threshold >= 99.5% (n=4000, decided after 63)"},
+		{"decided fail", gate.RuleResult{Kind: gate.SuccessRate, Outcome: gate.Fail, HasValue: true, Observed: 59.0 / 63,
+			Threshold: ">= 99.5%", Samples: 63, Decision: gate.Sequential, Decided: true, Test: &gate.TestResult{DecidedAfter: 63}},
+			"success rate 93.651% < 99.5% (n=63)"},
+		// A sequential PASS may stand on a point estimate just past the
+		// threshold.
+		{"sequential pass past the threshold", gate.RuleResult{Kind: gate.ErrorRate, Outcome: gate.Pass, HasValue: true, Observed: 0.0052,
+			Threshold: "<= 0.5%", Samples: 9000, Decision: gate.Sequential}, "error rate 0.52%, threshold <= 0.5% (n=9000)"},
+		{"latency pass past the bound", gate.RuleResult{Kind: gate.LatencyQuantile, Outcome: gate.Pass, HasValue: true, Observed: 0.31,
+			Threshold: "p99 <= 300ms", Samples: 9000, Decision: gate.Sequential}, "p99 310ms, threshold <= 300ms (n=9000)"},
+		{"compare error rate fail", gate.RuleResult{Kind: gate.CompareErrorRate, Outcome: gate.Fail, HasValue: true, Observed: 0.083,
+			Threshold: "<= stable + 1pp", Samples: 489, Compare: &gate.CompareResult{TargetObserved: 0.0835, TargetHasValue: true,
+				BaselineObserved: 0.0005, BaselineHasValue: true, Bound: 0.0105}},
+			"error rate increase +8.3pp > stable + 1pp (n=489)"},
+		{"compare latency pass", gate.RuleResult{Kind: gate.CompareLatency, Outcome: gate.Pass, HasValue: true, Observed: 1.05,
+			Threshold: "p99 <= 1.2x stable", Samples: 3000, Compare: &gate.CompareResult{TargetObserved: 0.105, TargetHasValue: true,
+				BaselineObserved: 0.1, BaselineHasValue: true, Bound: 0.12}},
+			"p99 1.05x <= 1.2x stable (n=3000)"},
+		{"compare latency fail under the bound", gate.RuleResult{Kind: gate.CompareLatency, Outcome: gate.Fail, HasValue: true, Observed: 1.1,
+			Threshold: "p99 <= 1.2x stable", Samples: 3000, Compare: &gate.CompareResult{TargetObserved: 0.11, TargetHasValue: true,
+				BaselineObserved: 0.1, BaselineHasValue: true, Bound: 0.12}},
+			"p99 ≈ 1.1x, threshold <= 1.2x stable (n=3000)"},
 	} {
 		if got := RuleSummary(&tc.r); got != tc.want {
 			t.Errorf("%s: RuleSummary = %q, want %q", tc.name, got, tc.want)

@@ -22,7 +22,8 @@ const MarkdownLimit = 1000 << 10
 const maxCell = 1024
 
 // Markdown writes a GitHub-flavoured Markdown report: a verdict banner,
-// context, a per-target table, a per-rule table and notes. It is also the
+// context, a per-target table, a per-rule table, what would decide the
+// undecided rules, and notes. It is also the
 // GitHub Actions step summary.
 func Markdown(w io.Writer, v *gate.Verdict, meta Meta) error {
 	if v == nil {
@@ -51,7 +52,7 @@ func markdown(v *gate.Verdict, meta Meta, limit int) []byte {
 	const reserve = 512
 	b.WriteString("\n### Targets\n\n")
 	targets := mdTargetRows(v)
-	mdTable(&b, []string{"Target", "Resource", "Requests", "Success (95% CI)", "Failures", "In-flight", "p50", "p95", "p99", "Coverage"},
+	mdTable(&b, []string{"Target", "Resource", "Requests", "Success (95% CI)", "Failures", "In-flight", "p50 (95% CI)", "p95 (95% CI)", "p99 (95% CI)", "Coverage"},
 		targets, b.Len()+(limit-b.Len())/4, "targets")
 
 	if hasPodTable(v) {
@@ -67,20 +68,37 @@ func markdown(v *gate.Verdict, meta Meta, limit int) []byte {
 	head, rules := mdRuleRows(v)
 	mdTable(&b, head, rules, b.Len()+(limit-b.Len()-reserve)*3/4, "rules")
 
-	notes := mdNotes(v)
-	if len(notes) > 0 {
-		b.WriteString("\n### Notes\n\n")
-		budget := limit - reserve/2
-		for i, n := range notes {
-			if b.Len()+len(n)+1 > budget {
-				fmt.Fprintf(&b, "\n_%d more %s not shown; see the JSON report._\n", len(notes)-i, pluralInt(len(notes)-i, "note"))
-				break
-			}
-			b.WriteString(n)
-			b.WriteByte('\n')
+	if gs := mdGuidance(v); len(gs) > 0 {
+		if v.StoppedEarly {
+			b.WriteString("\n### Undecided when the run stopped\n\n")
+		} else {
+			b.WriteString("\n### Undecided\n\n")
 		}
+		mdList(&b, gs, b.Len()+(limit-b.Len()-reserve)/2, "undecided rules", "undecided rule")
+	}
+
+	if notes := mdNotes(v); len(notes) > 0 {
+		b.WriteString("\n### Notes\n\n")
+		mdList(&b, notes, limit-reserve/2, "notes", "note")
 	}
 	return b.Bytes()
+}
+
+// mdList writes list items, stopping before the buffer would pass budget
+// bytes and saying how many items were cut.
+func mdList(b *bytes.Buffer, items []string, budget int, many, one string) {
+	for i, n := range items {
+		if b.Len()+len(n)+1 > budget {
+			what := many
+			if len(items)-i == 1 {
+				what = one
+			}
+			fmt.Fprintf(b, "\n_%d more %s not shown; see the JSON report._\n", len(items)-i, what)
+			return
+		}
+		b.WriteString(n)
+		b.WriteByte('\n')
+	}
 }
 
 func banner(o gate.Outcome) string {
@@ -115,9 +133,9 @@ func mdTargetRows(v *gate.Verdict) [][]string {
 			success(&t.Stats),
 			strconv.FormatUint(t.Failures, 10),
 			strconv.FormatUint(t.InFlight, 10),
-			latency(t.Latency.P50, t.Latency.Valid),
-			latency(t.Latency.P95, t.Latency.Valid),
-			latency(t.Latency.P99, t.Latency.Valid),
+			latencyCI(t.Latency.P50, t.Latency.CI50, t.Latency.Valid),
+			latencyCI(t.Latency.P95, t.Latency.CI95, t.Latency.Valid),
+			latencyCI(t.Latency.P99, t.Latency.CI99, t.Latency.Valid),
 			coverage(t.Coverage),
 		})
 	}
@@ -152,7 +170,12 @@ func mdRuleRows(v *gate.Verdict) ([]string, [][]string) {
 	if routes {
 		head = append(head, "Route")
 	}
-	head = append(head, "Verdict", "Observed", "Threshold", "Samples (n/required)", "95% CI", "Reason")
+	tests := hasDecisions(v.Rules)
+	head = append(head, "Verdict", "Observed", "Threshold", "Samples (n/required)", "95% CI")
+	if tests {
+		head = append(head, "Test")
+	}
+	head = append(head, "Reason")
 	rows := make([][]string, 0, len(v.Rules))
 	for i := range v.Rules {
 		r := &v.Rules[i]
@@ -163,19 +186,29 @@ func mdRuleRows(v *gate.Verdict) ([]string, [][]string) {
 			// A dry-run rule never decides the gate: no red or green mark.
 			icon = "🧪"
 		}
-		ci := none
-		if isRate(r.Kind) && r.HasValue && r.Interval != nil {
-			ci = interval(*r.Interval)
-		}
 		row := []string{icon, mdCell(r.Name), mdCell(r.Target)}
 		if routes {
 			row = append(row, mdCode(r.Route))
 		}
 		row = append(row, verdict, mdText(observed(r)), mdCell(r.Threshold),
-			fmt.Sprintf("%d/%d", r.Samples, r.Required), ci, mdCell(r.Reason))
+			fmt.Sprintf("%d/%d", r.Samples, r.Required), mdText(ruleCI(r)))
+		if tests {
+			row = append(row, mdText(testLabel(r)))
+		}
+		row = append(row, mdCell(r.Reason))
 		rows = append(rows, row)
 	}
 	return head, rows
+}
+
+// mdGuidance lists what would decide each undecided rule.
+func mdGuidance(v *gate.Verdict) []string {
+	gs := guidance(v)
+	out := make([]string, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, "- **"+mdText(truncate(g.subject, maxCell))+":** "+mdText(g.text))
+	}
+	return out
 }
 
 // mdTable writes a table, stopping before the buffer would pass budget

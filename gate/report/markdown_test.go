@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tapgate/tapgate/gate"
@@ -163,5 +164,32 @@ func BenchmarkJUnit(b *testing.B) {
 		if err := JUnit(io.Discard, v, Meta{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestMarkdownLimitGuidance: a verdict with thousands of undecided rules
+// (each with a hint) stays under the limit, the hints cut with a line
+// saying how many.
+func TestMarkdownLimitGuidance(t *testing.T) {
+	v := &gate.Verdict{Policy: "big", Outcome: gate.Inconclusive, Final: true, TimeKnown: true, Window: time.Minute, Elapsed: time.Minute,
+		StoppedEarly: true, StopReason: strings.Repeat("why ", 50)}
+	for i := 0; i < 20000; i++ {
+		v.Rules = append(v.Rules, gate.RuleResult{Name: fmt.Sprintf("rule-%d-%s", i, strings.Repeat("x", 40)), Target: "t", Kind: gate.ErrorRate,
+			Outcome: gate.Inconclusive, HasValue: true, Observed: 0.01, Threshold: "<= 1%", Samples: 400, Required: 100,
+			Decision: gate.Sequential, Test: &gate.TestResult{Confidence: 0.99, Tolerance: 2, MoreSamples: 640},
+			Reason: "undecided"})
+	}
+	for _, limit := range []int{64 << 10, MarkdownLimit} {
+		md := string(markdown(v, Meta{}, limit))
+		if len(md) > limit {
+			t.Errorf("limit %d: report is %d bytes", limit, len(md))
+		}
+		if !strings.Contains(md, "undecided rules not shown") || !strings.Contains(md, "rows of rules not shown") {
+			t.Errorf("limit %d: no cut lines", limit)
+		}
+		if !strings.Contains(md, "### Undecided when the run stopped") || strings.Count(md, "about 640 more requests") < 10 {
+			t.Errorf("limit %d: the hints were dropped entirely", limit)
+		}
+		tableShapes(t, md)
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tapgate/tapgate/gate"
@@ -112,19 +114,35 @@ func TestJSONRoundTrip(t *testing.T) {
 // Go types sees it: every key present, nulls exactly where there is no value.
 func TestJSONShape(t *testing.T) {
 	top := []string{"apiVersion", "kind", "metadata", "verdict", "reason", "exitCode", "onInconclusive",
-		"final", "windowSeconds", "elapsedSeconds", "timeKnown", "targets", "rules"}
+		"final", "windowSeconds", "elapsedSeconds", "timeKnown", "stoppedEarly", "targets", "rules"}
 	targetKeys := []string{"name", "resource", "requests", "successes", "failures", "inFlight", "successRate",
 		"successRateInterval", "latencyMs", "durationMs", "statusCodes", "grpcCodes", "resets", "noResponse",
 		"warmupRequests", "orphanEvents", "evictedInFlight", "otherPodsRequests", "coverage", "pods", "notes"}
 	podKeys := []string{"name", "requests", "successes", "failures", "inFlight", "successRate", "latencyMs"}
 	ruleKeys := []string{"name", "kind", "target", "route", "verdict", "observed", "unit", "threshold",
-		"samples", "required", "reason", "dryRun", "line"}
+		"samples", "required", "reason", "dryRun", "line", "decided"}
+	testKeys := []string{"confidence", "tolerance", "good", "bad", "badSamples", "llr", "passLlr", "failBoundary",
+		"passBoundary", "decidedAfter", "moreSamples", "cleanPass"}
+	compareKeys := []string{"baseline", "baselineSamples", "unit", "baselineObserved", "targetObserved",
+		"baselineLow", "baselineHigh", "bound"}
 	has := func(t *testing.T, where string, m map[string]any, keys []string) {
 		t.Helper()
 		for _, k := range keys {
 			if _, ok := m[k]; !ok {
 				t.Errorf("%s: key %q missing", where, k)
 			}
+		}
+	}
+	bounds := func(t *testing.T, where string, x any) {
+		t.Helper()
+		b, ok := x.(map[string]any)
+		if !ok {
+			t.Errorf("%s: want {low, high}, got %v", where, x)
+			return
+		}
+		has(t, where, b, []string{"low", "high"})
+		if hi, ok := b["high"].(float64); ok && hi < b["low"].(float64) {
+			t.Errorf("%s: high %v below low %v", where, hi, b["low"])
 		}
 	}
 	for _, f := range fixtures {
@@ -172,6 +190,18 @@ func TestJSONShape(t *testing.T) {
 				}
 				for _, p := range tg["pods"].([]any) {
 					has(t, where+".pods", p.(map[string]any), podKeys)
+					if lat, ok := p.(map[string]any)["latencyMs"].(map[string]any); ok {
+						if _, iv := lat["p99Interval"]; iv {
+							t.Errorf("%s.pods: pods carry no quantile intervals", where)
+						}
+					}
+				}
+				for _, key := range []string{"latencyMs", "durationMs"} {
+					if q, ok := tg[key].(map[string]any); ok {
+						for _, p := range []string{"p50Interval", "p95Interval", "p99Interval"} {
+							bounds(t, where+"."+key+"."+p, q[p])
+						}
+					}
 				}
 			}
 			for _, x := range doc["rules"].([]any) {
@@ -187,9 +217,35 @@ func TestJSONShape(t *testing.T) {
 				if rate && r["observed"] != nil && !hasIv {
 					t.Errorf("%s: rate rule with a value has no interval", where)
 				}
-				wantUnit := map[string]string{"successRate": "ratio", "errorRate": "ratio", "latency": "seconds", "requestRate": "rps", "count": "count"}[kind]
+				wantUnit := map[string]string{"successRate": "ratio", "errorRate": "ratio", "latency": "seconds", "requestRate": "rps", "count": "count",
+					"compareErrorRate": "ratio", "compareLatency": "factor"}[kind]
+				if kind == "compareLatency" && strings.Contains(r["threshold"].(string), " + ") {
+					wantUnit = "seconds"
+				}
 				if r["unit"] != wantUnit {
 					t.Errorf("%s: unit %v, want %s", where, r["unit"], wantUnit)
+				}
+				counting := kind == "requestRate" || kind == "count"
+				dec, hasDec := r["decision"]
+				if counting == hasDec || (hasDec && dec != "sequential" && dec != "estimate") {
+					t.Errorf("%s: decision %v on a %s rule", where, dec, kind)
+				}
+				if test, ok := r["test"]; ok {
+					if dec != "sequential" {
+						t.Errorf("%s: test figures on a %v rule", where, dec)
+					}
+					has(t, where+".test", test.(map[string]any), testKeys)
+				}
+				if qi, ok := r["quantileInterval"]; ok {
+					if kind != "latency" && kind != "compareLatency" {
+						t.Errorf("%s: quantileInterval on a %s rule", where, kind)
+					}
+					bounds(t, where+".quantileInterval", qi)
+				}
+				if c, ok := r["compare"]; ok != strings.HasPrefix(kind, "compare") {
+					t.Errorf("%s: compare present = %v on a %s rule", where, ok, kind)
+				} else if ok {
+					has(t, where+".compare", c.(map[string]any), compareKeys)
 				}
 			}
 		})
@@ -306,6 +362,96 @@ func BenchmarkJSON(b *testing.B) {
 	for b.Loop() {
 		if err := JSON(io.Discard, v, meta); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestJSONSequentialFields pins the new fields' nulls and omissions: an
+// unknown MoreSamples, an unbounded high, an unbounded baseline, an
+// unknown decision time, and non-finite figures are null or absent, never
+// invalid JSON.
+func TestJSONSequentialFields(t *testing.T) {
+	v, meta := compareBaseline()
+	inf := math.Inf(1)
+	v.Rules[1].Test.LLR = inf
+	var b bytes.Buffer
+	if err := JSON(&b, v, meta); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		StoppedEarly bool    `json:"stoppedEarly"`
+		StopReason   *string `json:"stopReason"`
+		Rules        []map[string]any
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.StoppedEarly || doc.StopReason != nil {
+		t.Errorf("a full window: stoppedEarly %v, stopReason %v", doc.StoppedEarly, doc.StopReason)
+	}
+	p99 := doc.Rules[1]["test"].(map[string]any)
+	if p99["moreSamples"] != nil || p99["llr"] != nil {
+		t.Errorf("unknown moreSamples and an infinite llr must be null: %v %v", p99["moreSamples"], p99["llr"])
+	}
+	if _, ok := p99["decidedAtSeconds"]; ok {
+		t.Error("decidedAtSeconds present on an undecided rule")
+	}
+	if got := doc.Rules[3]["test"].(map[string]any)["decidedAtSeconds"]; got != 23.2 {
+		t.Errorf("decidedAtSeconds = %v, want 23.2", got)
+	}
+	waiting := doc.Rules[4]["compare"].(map[string]any)
+	if _, ok := waiting["baselineHigh"]; !ok || waiting["baselineHigh"] != nil {
+		t.Errorf("an unbounded baselineHigh must be present and null: %v", waiting)
+	}
+
+	v, meta = stoppedEarly()
+	d := Build(v, meta)
+	if !d.StoppedEarly || !strings.Contains(d.StopReason, "canary/success-rate failed") || !strings.Contains(d.Reason, "stopped after 2.1s of the 40s window") {
+		t.Errorf("stop not reported: %v %q %q", d.StoppedEarly, d.StopReason, d.Reason)
+	}
+	if qi := d.Rules[1].QuantileInterval; qi == nil || qi.High != nil || qi.Low <= 0 {
+		t.Errorf("a p99 of 64 samples has a lower bound and no upper one: %+v", qi)
+	}
+	if d.Rules[2].Decision != "" || d.Rules[2].Test != nil {
+		t.Errorf("a requestRate rule has no decision: %+v", d.Rules[2])
+	}
+	if lat := d.Targets[0].LatencyMs; lat.P99Interval == nil || lat.P99Interval.High != nil || lat.P50Interval.High == nil {
+		t.Errorf("target intervals: %+v", lat)
+	}
+	if d.Targets[0].Pods[0].LatencyMs.P99Interval != nil {
+		t.Error("pods carry no intervals")
+	}
+}
+
+// TestGuidance: what the report says would decide each undecided rule.
+func TestGuidance(t *testing.T) {
+	seq := func(n uint64, more int64) gate.RuleResult {
+		return gate.RuleResult{Name: "r", Target: "t", Kind: gate.ErrorRate, Outcome: gate.Inconclusive, Samples: n, Required: 100,
+			Decision: gate.Sequential, Test: &gate.TestResult{MoreSamples: more}}
+	}
+	for _, tc := range []struct {
+		name      string
+		r         gate.RuleResult
+		timeKnown bool
+		want      string
+	}{
+		{"more, time known", seq(412, 472), true, "about 472 more requests would likely decide it (~1m9s more at 6.87/s)"},
+		{"more, time unknown", seq(412, 472), false, "about 472 more requests would likely decide it"},
+		{"one more", seq(412, 1), true, "about 1 more request would likely decide it (~146ms more at 6.87/s)"},
+		{"unlikely", seq(412, -1), true, "unlikely to decide at the observed rate: it is too close to the threshold"},
+		{"no traffic", seq(0, 611), true, "no matching requests; at least 611 needed"},
+		{"estimate below minimum", gate.RuleResult{Kind: gate.SuccessRate, Outcome: gate.Inconclusive, Samples: 57, Required: 100,
+			Decision: gate.Estimate}, true, "at least 43 more requests to reach its minimum of 100 (~45s more at 0.95/s)"},
+		{"decided", func() gate.RuleResult { r := seq(412, 0); r.Outcome = gate.Fail; return r }(), true, ""},
+		{"request rate", gate.RuleResult{Kind: gate.RequestRate, Outcome: gate.Inconclusive, Samples: 312, Required: 1}, false, ""},
+	} {
+		v := &gate.Verdict{Window: time.Minute, Elapsed: time.Minute, TimeKnown: tc.timeKnown, Rules: []gate.RuleResult{tc.r}}
+		got := ""
+		if gs := guidance(v); len(gs) == 1 {
+			got = gs[0].text
+		}
+		if got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

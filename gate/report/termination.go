@@ -62,6 +62,10 @@ func TerminationMessage(v *gate.Verdict, code int) string {
 		if len(deciding) > 1 {
 			fmt.Fprintf(&b, "; and %d more %s", len(deciding)-1, rulesWord(len(deciding)-1))
 		}
+		if v.StoppedEarly {
+			b.WriteString("; ")
+			b.WriteString(stoppedAfter(v))
+		}
 		if !v.Final {
 			b.WriteString("; partial: the window did not close")
 		}

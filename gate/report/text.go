@@ -14,8 +14,9 @@ import (
 
 // Text writes a plain-text summary in the spirit of `linkerd viz stat`: a
 // headline with the verdict and exit code, where the traffic came from, a
-// targets table, a per-pod table for targets with several pods, a rules table
-// and notes. No colour: it is read in CI logs as often as in terminals.
+// targets table and their latency quantiles with intervals, a per-pod table
+// for targets with several pods, a rules table, what would decide the
+// undecided rules, and notes. No colour: it is read in CI logs as often as in terminals.
 func Text(w io.Writer, v *gate.Verdict, meta Meta) error {
 	if v == nil {
 		return fmt.Errorf("text report: no verdict")
@@ -35,6 +36,7 @@ func Text(w io.Writer, v *gate.Verdict, meta Meta) error {
 	}
 	b.WriteByte('\n')
 	writeRules(&b, v)
+	writeGuidance(&b, v)
 	writeNotes(&b, v)
 
 	_, err := w.Write(b.Bytes())
@@ -107,10 +109,22 @@ func Reason(v *gate.Verdict) string {
 	if c.dryRunFailed > 0 {
 		s += fmt.Sprintf("; %d dry-run %s would fail", c.dryRunFailed, rulesWord(c.dryRunFailed))
 	}
+	if v.StoppedEarly {
+		s += "; " + stoppedAfter(v)
+	}
 	if !v.Final {
 		s += "; partial: the window did not close"
 	}
 	return s
+}
+
+// stoppedAfter says how much of the window a run that stopped early
+// tapped: "stopped after 2.1s of the 40s window".
+func stoppedAfter(v *gate.Verdict) string {
+	if !v.TimeKnown || v.Window <= 0 {
+		return "stopped before the window closed"
+	}
+	return "stopped after " + span(v.Elapsed) + " of the " + gate.FormatDuration(v.Window) + " window"
 }
 
 // exitNote explains the exit code when it is not the obvious one.
@@ -161,15 +175,25 @@ func contextFields(v *gate.Verdict, meta Meta, policyKey string) [][2]string {
 	if !meta.StartTime.IsZero() {
 		f = append(f, [2]string{"started", meta.StartTime.UTC().Format("2006-01-02T15:04:05Z07:00")})
 	}
-	if v.TimeKnown {
-		w := "window " + gate.FormatDuration(v.Window) + ", evaluated " + gate.FormatDuration(v.Elapsed) + " (after warmup)"
+	var w string
+	switch {
+	case v.TimeKnown && v.StoppedEarly:
+		w = "window " + gate.FormatDuration(v.Window) + ", stopped after " + span(v.Elapsed) + " (after warmup)"
+	case v.TimeKnown:
+		w = "window " + gate.FormatDuration(v.Window) + ", evaluated " + gate.FormatDuration(v.Elapsed) + " (after warmup)"
 		if !v.Final {
 			w += ", window still open"
 		}
-		f = append(f, [2]string{"time", w})
-	} else {
-		f = append(f, [2]string{"time", "unknown: the recording carries no event times, so warmup was not applied and request rates are unavailable"})
+	default:
+		w = "unknown: the recording carries no event times, so warmup was not applied and request rates are unavailable"
+		if v.StoppedEarly {
+			w += "; stopped before the window closed"
+		}
 	}
+	if v.StoppedEarly && v.StopReason != "" {
+		w += ": " + v.StopReason
+	}
+	f = append(f, [2]string{"time", w})
 	return append(f, [2]string{"tapgate", meta.Version})
 }
 
@@ -197,7 +221,7 @@ func writeTargets(b *bytes.Buffer, v *gate.Verdict) {
 		return
 	}
 	tw := newTable(b)
-	row(tw, "NAME", "RESOURCE", "REQUESTS", "SUCCESS (95% CI)", "FAILURES", "IN-FLIGHT", "P50", "P95", "P99", "COVERAGE")
+	row(tw, "NAME", "RESOURCE", "REQUESTS", "SUCCESS (95% CI)", "FAILURES", "IN-FLIGHT", "COVERAGE")
 	for i := range v.Targets {
 		t := &v.Targets[i]
 		row(tw,
@@ -207,13 +231,39 @@ func writeTargets(b *bytes.Buffer, v *gate.Verdict) {
 			success(&t.Stats),
 			strconv.FormatUint(t.Failures, 10),
 			strconv.FormatUint(t.InFlight, 10),
-			latency(t.Latency.P50, t.Latency.Valid),
-			latency(t.Latency.P95, t.Latency.Valid),
-			latency(t.Latency.P99, t.Latency.Valid),
 			coverage(t.Coverage),
 		)
 	}
 	_ = tw.Flush()
+
+	// Latency has its own table: three quantiles with their intervals do
+	// not fit beside the counts in 120 columns. Without any latency (no
+	// traffic) it would be a table of dashes.
+	if !hasLatency(v) {
+		return
+	}
+	b.WriteByte('\n')
+	tw = newTable(b)
+	row(tw, "LATENCY", "P50 (95% CI)", "P95 (95% CI)", "P99 (95% CI)")
+	for i := range v.Targets {
+		t := &v.Targets[i]
+		q := &t.Latency
+		row(tw, cell(t.Name),
+			latencyCI(q.P50, q.CI50, q.Valid),
+			latencyCI(q.P95, q.CI95, q.Valid),
+			latencyCI(q.P99, q.CI99, q.Valid),
+		)
+	}
+	_ = tw.Flush()
+}
+
+func hasLatency(v *gate.Verdict) bool {
+	for i := range v.Targets {
+		if v.Targets[i].Latency.Valid {
+			return true
+		}
+	}
+	return false
 }
 
 // hasPods reports whether a target deserves a per-pod breakdown: more than
@@ -284,17 +334,20 @@ func writeRules(b *bytes.Buffer, v *gate.Verdict) {
 	if routes {
 		head = append(head, "ROUTE")
 	}
-	head = append(head, "VERDICT", "OBSERVED", "THRESHOLD", "SAMPLES", "95% CI", "REASON")
+	// TEST says how each rule decided; verdicts without decisions (counting
+	// rules only) leave it out.
+	tests := hasDecisions(v.Rules)
+	head = append(head, "VERDICT", "OBSERVED", "THRESHOLD", "SAMPLES", "95% CI")
+	if tests {
+		head = append(head, "TEST")
+	}
+	head = append(head, "REASON")
 	row(tw, head...)
 	for i := range v.Rules {
 		r := &v.Rules[i]
 		verdict := strings.ToUpper(r.Outcome.String())
 		if r.DryRun {
 			verdict += " (dry-run)"
-		}
-		ci := none
-		if isRate(r.Kind) && r.HasValue && r.Interval != nil {
-			ci = interval(*r.Interval)
 		}
 		cells := []string{cell(r.Name), cell(r.Target)}
 		if routes {
@@ -305,10 +358,33 @@ func writeRules(b *bytes.Buffer, v *gate.Verdict) {
 			observed(r),
 			cell(r.Threshold),
 			fmt.Sprintf("%d/%d", r.Samples, r.Required),
-			ci,
-			cell(r.Reason),
+			ruleCI(r),
 		)
+		if tests {
+			cells = append(cells, testLabel(r))
+		}
+		cells = append(cells, cell(r.Reason))
 		row(tw, cells...)
+	}
+	_ = tw.Flush()
+}
+
+// writeGuidance says, for each undecided rule, what would decide it: the
+// requests a sequential test likely still needs at the observed rate, and
+// how long that takes at the rule's observed request rate.
+func writeGuidance(b *bytes.Buffer, v *gate.Verdict) {
+	gs := guidance(v)
+	if len(gs) == 0 {
+		return
+	}
+	if v.StoppedEarly {
+		b.WriteString("\nundecided when the run stopped:\n")
+	} else {
+		b.WriteString("\nundecided:\n")
+	}
+	tw := newTable(b)
+	for _, g := range gs {
+		row(tw, "  "+line(g.subject), line(g.text))
 	}
 	_ = tw.Flush()
 }

@@ -152,11 +152,27 @@ func (r *Ratio) UnmarshalYAML(n *yaml.Node) error {
 //go:embed scenarios/demo.yaml
 var demoYAML []byte
 
-//go:embed scenarios/demo-policy.yaml
-var demoPolicy []byte
+//go:embed scenarios/demo-stable.yaml
+var demoStable []byte
 
-// DemoPolicy is the policy `tapgate demo` gates DemoScenario with.
-func DemoPolicy() []byte { return demoPolicy }
+//go:embed scenarios/demo-canary.yaml
+var demoCanary []byte
+
+// DemoPolicy is one of the policies `tapgate demo` gates DemoScenario with.
+type DemoPolicy struct {
+	File string
+	Data []byte
+}
+
+// DemoPolicies are the two gates of `tapgate demo`, run at the same time:
+// the stable deployment on its own, and the canary against its budgets and
+// against stable.
+func DemoPolicies() []DemoPolicy {
+	return []DemoPolicy{
+		{File: "demo-stable.yaml (built in)", Data: demoStable},
+		{File: "demo-canary.yaml (built in)", Data: demoCanary},
+	}
+}
 
 // DemoScenario is the scenario `tapgate demo` runs: namespace shop with a
 // healthy checkout deployment and a broken checkout-canary.

@@ -350,6 +350,8 @@ type report struct {
 	Final          bool    `json:"final"`
 	WindowSeconds  float64 `json:"windowSeconds"`
 	ElapsedSeconds float64 `json:"elapsedSeconds"`
+	StoppedEarly   bool    `json:"stoppedEarly"`
+	StopReason     string  `json:"stopReason"`
 	Targets        []struct {
 		Name        string            `json:"name"`
 		Resource    string            `json:"resource"`
@@ -378,6 +380,7 @@ type report struct {
 		Samples  uint64   `json:"samples"`
 		Required int      `json:"required"`
 		Reason   string   `json:"reason"`
+		Decided  bool     `json:"decided"`
 	} `json:"rules"`
 }
 

@@ -4,14 +4,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tapgate/tapgate/test/e2e/cluster"
 )
 
 // TestLiveGate gates a healthy deployment and a broken canary through the
 // real apiserver at the same time: the healthy one from a policy file, the
-// canary with ad-hoc flags. The healthy one passes, the canary fails, and
-// the reports show the numbers that decided it.
+// canary with ad-hoc flags, once tapping its whole window (--keep-tapping)
+// and once stopping as soon as its FAIL is decided. The healthy one passes,
+// the canary fails, and the reports show the numbers that decided it.
 func TestLiveGate(t *testing.T) {
 	canary := workload{name: "canary", pods: 1, meshed: true, rps: 60,
 		errors: `{"500": 0.15, "503": 0.05}`, p50: "400ms", p99: "1s"}
@@ -23,8 +25,11 @@ func TestLiveGate(t *testing.T) {
 		[]string{"run", "--policy", pol, "--kubeconfig", f.admin, "-q", "-o", "json"},
 		[]string{"run", "deploy/canary", "-n", f.ns, "--window", window, "--warmup", warmup,
 			"--min-success-rate", "99%", "--max-latency", "p99=300ms", "--max-rps", "1000",
+			"--kubeconfig", f.admin, "-q", "-o", "json", "--keep-tapping"},
+		[]string{"run", "deploy/canary", "-n", f.ns, "--window", "60s", "--warmup", warmup,
+			"--min-success-rate", "99%", "--max-latency", "p99=300ms", "--max-rps", "1000",
 			"--kubeconfig", f.admin, "-q", "-o", "json"})
-	web, can := rs[0], rs[1]
+	web, can, early := rs[0], rs[1], rs[2]
 
 	t.Run("healthy passes", func(t *testing.T) {
 		wantCode(t, web, exitPass)
@@ -86,6 +91,30 @@ func TestLiveGate(t *testing.T) {
 			if r.Verdict != "fail" || r.Samples == 0 || r.Observed == nil || r.Reason == "" {
 				t.Errorf("rule %s: %s on %d samples (observed %v, reason %q), want a fail with evidence", r.Name, r.Verdict, r.Samples, r.Observed, r.Reason)
 			}
+		}
+	})
+
+	// Without --keep-tapping the canary's sequential tests decide its FAIL
+	// within a few dozen requests and the run ends there, far from the end
+	// of its 60s window.
+	t.Run("broken canary stops early", func(t *testing.T) {
+		wantCode(t, early, exitFail)
+		rep := parseReport(t, early)
+		if rep.Verdict != "fail" || !rep.StoppedEarly || !rep.Final || rep.StopReason == "" {
+			t.Errorf("verdict %q stopped early %v final %v (%q), want a final fail that stopped the run\n%s", rep.Verdict, rep.StoppedEarly, rep.Final, rep.StopReason, early)
+		}
+		if rep.ElapsedSeconds <= 0 || rep.ElapsedSeconds >= rep.WindowSeconds/2 || early.elapsed > 45*time.Second {
+			t.Errorf("tapped %vs of %vs (the run took %s), want an early stop\n%s", rep.ElapsedSeconds, rep.WindowSeconds, early.elapsed, early)
+		}
+		decided := false
+		for _, r := range rep.Rules {
+			decided = decided || r.Verdict == "fail" && r.Decided && r.Samples > 0
+			if r.Reason == "" {
+				t.Errorf("rule %s has no reason", r.Name)
+			}
+		}
+		if !decided {
+			t.Errorf("no decided FAIL among the rules %+v", rep.Rules)
 		}
 	})
 

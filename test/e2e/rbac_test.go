@@ -71,8 +71,11 @@ func TestRBAC(t *testing.T) {
 	f.c.GrantTap(t, f.ns, cluster.UserTapper, "deployments")
 	t.Run("user granted tap", func(t *testing.T) {
 		r := tapgate(t, append(args(tapper), "-o", "json")...)
-		if r.code != exitPass && r.code != exitFail {
-			t.Fatalf("exit code %d, want a verdict (0 or 1)\n%s", r.code, r)
+		// Any verdict will do (a 3s window may be too short for the
+		// sequential test to pass): what matters is that the tap was let
+		// through.
+		if r.code != exitPass && r.code != exitFail && r.code != exitInconclusive {
+			t.Fatalf("exit code %d, want a verdict (0, 1 or 3)\n%s", r.code, r)
 		}
 		rep := parseReport(t, r)
 		if rep.Targets[0].Requests == 0 {

@@ -77,7 +77,7 @@ func TestRecordAndReplay(t *testing.T) {
 
 		// The recording also replays with the budgets broken: it holds the
 		// outcomes, not only the verdict.
-		strict := writeFile(t, "strict.yaml", strings.NewReplacer("min: 99%", "min: 100%", "max: 300ms", "max: 1ms").
+		strict := writeFile(t, "strict.yaml", strings.NewReplacer("min: 99%", "min: 99.99%", "max: 300ms", "max: 1ms").
 			Replace(gatePolicy(f.ns, "web", window, warmup)))
 		r = tapgate(t, "run", "--replay", recPath, "--policy", strict, "-q")
 		wantCode(t, r, exitFail)

@@ -33,7 +33,9 @@ type recorder struct {
 	got    chan struct{} // one send per event, buffered
 }
 
-func newRecorder() *recorder { return &recorder{got: make(chan struct{}, 1024)} }
+// got has room for every event a test produces: a full channel would block
+// the source (TestSimulator never reads it).
+func newRecorder() *recorder { return &recorder{got: make(chan struct{}, 1<<16)} }
 
 func (r *recorder) Observe(i int, ev *gate.Event) {
 	e := *ev // the source reuses ev after Observe returns

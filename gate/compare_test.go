@@ -1,0 +1,144 @@
+package gate
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"strings"
+	"testing"
+	"time"
+)
+
+func comparePolicy(rules ...Rule) *Policy {
+	return &Policy{
+		Name:        "cmp",
+		Window:      time.Minute,
+		MinRequests: 100,
+		Targets: []Target{
+			{Name: "stable", Resource: ResourceRef{Type: "deployment", Name: "web"}},
+			{Name: "canary", Resource: ResourceRef{Type: "deployment", Name: "web-canary"}},
+		},
+		Rules: rules,
+	}
+}
+
+// traffic is one target's simulated requests.
+type traffic struct {
+	n        int
+	failRate float64
+	latency  func(rng *rand.Rand) time.Duration
+}
+
+// runCompare interleaves both targets' requests (baseline first in each
+// round) and returns the compare rule's result on the canary.
+func runCompare(t *testing.T, r Rule, stable, canary traffic, seed int64) (RuleResult, *Engine) {
+	t.Helper()
+	r.Name = "cmp"
+	e, err := NewEngine(comparePolicy(r), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(seed))
+	lat := func(tr traffic) time.Duration {
+		if tr.latency == nil {
+			return 10 * time.Millisecond
+		}
+		return tr.latency(rng)
+	}
+	emit := func(target int, tr traffic, i int) {
+		st := uint32(200)
+		if rng.Float64() < tr.failRate {
+			st = 503
+		}
+		ip := fmt.Sprintf("10.0.%d.1", target)
+		for _, ev := range (tapReq{pod: fmt.Sprintf("pod-%d", target), ip: ip, stream: uint64(i), status: st, latency: lat(tr)}).events() {
+			e.Observe(target, ev)
+		}
+	}
+	rounds := max(stable.n, canary.n)
+	for i := 0; i < rounds; i++ {
+		if i < stable.n {
+			emit(0, stable, i)
+		}
+		if i < canary.n {
+			emit(1, canary, i)
+		}
+	}
+	v := e.Evaluate(time.Minute, true)
+	for _, res := range v.Rules {
+		if res.Name == "cmp" {
+			return res, e
+		}
+	}
+	t.Fatalf("no compare result in %+v", v.Rules)
+	return RuleResult{}, nil
+}
+
+func lognormal(median time.Duration, sigma float64) func(*rand.Rand) time.Duration {
+	return func(rng *rand.Rand) time.Duration {
+		return time.Duration(float64(median) * math.Exp(sigma*rng.NormFloat64()))
+	}
+}
+
+func TestCompareRules(t *testing.T) {
+	errRule := Rule{Kind: CompareErrorRate, Target: "canary", Baseline: "stable", MaxIncrease: 0.01}
+	latRule := Rule{Kind: CompareLatency, Target: "canary", Baseline: "stable", Quantile: 0.99, MaxRatio: 1.2}
+	fast, slow := lognormal(30*time.Millisecond, 0.5), lognormal(60*time.Millisecond, 0.5)
+	tests := []struct {
+		name           string
+		rule           Rule
+		stable, canary traffic
+		want           Outcome
+		decided        bool
+		reasonIn       string
+	}{
+		{"broken canary fails", errRule, traffic{n: 2000, failRate: 0.002}, traffic{n: 2000, failRate: 0.09}, Fail, true, "no later traffic can undo it"},
+		{"canary like its baseline passes", errRule, traffic{n: 6000, failRate: 0.002}, traffic{n: 3000, failRate: 0.002}, Pass, false, "passed at 99% confidence"},
+		{"baseline without traffic", errRule, traffic{n: 0}, traffic{n: 500}, Inconclusive, false, "nothing to compare with"},
+		{"canary without traffic", errRule, traffic{n: 500}, traffic{n: 0}, Inconclusive, false, "zero traffic"},
+		{"baseline below its minimum", errRule, traffic{n: 50}, traffic{n: 500, failRate: 0.002}, Inconclusive, false, "starts once the baseline"},
+		{"twice as slow fails", latRule, traffic{n: 3000, latency: fast}, traffic{n: 3000, latency: slow}, Fail, true, "p99"},
+		{"as fast passes", latRule, traffic{n: 6000, latency: fast}, traffic{n: 6000, latency: fast}, Pass, false, "passed"},
+		{"estimate: point comparison", Rule{Kind: CompareErrorRate, Target: "canary", Baseline: "stable", MaxIncrease: 0.01, Decision: Estimate},
+			traffic{n: 1000, failRate: 0.002}, traffic{n: 1000, failRate: 0.05}, Fail, false, "over the bound"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := runCompare(t, tt.rule, tt.stable, tt.canary, 1)
+			if r.Outcome != tt.want || r.Decided != tt.decided {
+				t.Fatalf("outcome %s decided=%v, want %s decided=%v (reason: %s)", r.Outcome, r.Decided, tt.want, tt.decided, r.Reason)
+			}
+			if !strings.Contains(r.Reason, tt.reasonIn) {
+				t.Errorf("reason %q does not say %q", r.Reason, tt.reasonIn)
+			}
+			if r.Compare == nil || r.Target != "canary" {
+				t.Fatalf("compare figures missing: %+v", r)
+			}
+		})
+	}
+}
+
+// TestCompareEveryTarget: a compare rule without a target judges every
+// target but its baseline, and a decided FAIL is reported for the
+// compared target.
+func TestCompareEveryTarget(t *testing.T) {
+	p := comparePolicy(Rule{Name: "cmp", Kind: CompareErrorRate, Baseline: "stable", MaxIncrease: 0.01})
+	e, err := NewEngine(p, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := e.Evaluate(0, false)
+	if len(v.Rules) != 1 || v.Rules[0].Target != "canary" {
+		t.Fatalf("rules = %+v", v.Rules)
+	}
+	_, e = runCompare(t, Rule{Kind: CompareErrorRate, Baseline: "stable", MaxIncrease: 0.01}, traffic{n: 500, failRate: 0.001}, traffic{n: 500, failRate: 0.2}, 3)
+	if d := e.Decided(); d == nil || d.Target != "canary" || d.Rule != "cmp" {
+		t.Fatalf("Decided() = %+v", d)
+	}
+}
+
+func TestCompareUnknownBaseline(t *testing.T) {
+	if _, err := NewEngine(comparePolicy(Rule{Name: "x", Kind: CompareErrorRate, Baseline: "nope", MaxIncrease: 0.01}), Limits{}); err == nil {
+		t.Fatal("unknown baseline accepted")
+	}
+}
