@@ -47,34 +47,46 @@ func RateBounds(k, n uint64, gamma float64) (lo, hi float64) {
 		}
 		return l
 	}
+	inside := func(p float64) bool { return loglik(p) > t }
+	// loglik is concave with its maximum at the observed rate, which is
+	// always inside.
 	phat := kf / nf
 	lo, hi = 0, 1
 	if k > 0 {
-		// loglik rises on [0, phat]; find where it crosses t.
-		a, b := 0.0, phat
-		for i := 0; i < 100 && b-a > 1e-15; i++ {
-			m := (a + b) / 2
-			if loglik(m) > t {
-				b = m
-			} else {
-				a = m
-			}
-		}
-		lo = a
+		lo = outerEdge(phat, 0, inside)
 	}
 	if k < n {
-		a, b := phat, 1.0
-		for i := 0; i < 100 && b-a > 1e-15; i++ {
-			m := (a + b) / 2
-			if loglik(m) > t {
-				a = m
-			} else {
-				b = m
-			}
-		}
-		hi = b
+		hi = outerEdge(phat, 1, inside)
 	}
 	return lo, hi
+}
+
+// outerEdge bisects between a point inside a set and one outside it and
+// returns the last point found outside: bounds err on the wide side.
+func outerEdge(in, out float64, inside func(float64) bool) float64 {
+	for i := 0; i < 100 && math.Abs(out-in) > 1e-15; i++ {
+		m := (in + out) / 2
+		if inside(m) {
+			in = m
+		} else {
+			out = m
+		}
+	}
+	return out
+}
+
+// lastInside bisects between an integer inside a set and one outside it
+// and returns the last integer inside.
+func lastInside(in, out uint64, inside func(uint64) bool) uint64 {
+	for in != out && in+1 != out && out+1 != in {
+		m := in/2 + out/2 + (in%2+out%2)/2
+		if inside(m) {
+			in = m
+		} else {
+			out = m
+		}
+	}
+	return in
 }
 
 // CountBounds returns the range [lo, hi] that the number of successes of n
@@ -105,37 +117,17 @@ func CountBounds(n uint64, p, gamma float64) (lo, hi uint64) {
 	} else if m < n && f(m+1) < f(m) {
 		m++
 	}
-	if f(m) >= limit {
+	inside := func(x uint64) bool { return f(x) < limit }
+	if !inside(m) {
 		return m, m
 	}
-	// Smallest x in [0, m] with f(x) < limit.
-	a, b := uint64(0), m
-	if f(0) < limit {
-		b = 0
+	lo, hi = 0, n
+	if !inside(0) {
+		lo = lastInside(m, 0, inside)
 	}
-	for b-a > 1 {
-		mid := a + (b-a)/2
-		if f(mid) < limit {
-			b = mid
-		} else {
-			a = mid
-		}
+	if !inside(n) {
+		hi = lastInside(m, n, inside)
 	}
-	lo = b
-	// Largest x in [m, n] with f(x) < limit.
-	a, b = m, n
-	if f(n) < limit {
-		a = n
-	}
-	for b-a > 1 {
-		mid := a + (b-a)/2
-		if f(mid) < limit {
-			a = mid
-		} else {
-			b = mid
-		}
-	}
-	hi = a
 	return lo, hi
 }
 

@@ -3,6 +3,7 @@ package gate
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Decision says how a rate or latency rule turns its sample into a verdict.
@@ -71,26 +72,23 @@ func (t TestParams) Beta() float64 { return 1 - t.Confidence }
 func (r *Rule) Params(p *Policy) TestParams {
 	t := TestParams{Decision: Sequential, Confidence: DefaultConfidence, Tolerance: DefaultTolerance}
 	if p != nil {
-		if p.Decision != DecisionDefault {
-			t.Decision = p.Decision
-		}
-		if p.Confidence > 0 {
-			t.Confidence = p.Confidence
-		}
-		if p.Tolerance > 0 {
-			t.Tolerance = p.Tolerance
-		}
+		t.override(p.Decision, p.Confidence, p.Tolerance)
 	}
-	if r.Decision != DecisionDefault {
-		t.Decision = r.Decision
-	}
-	if r.Confidence > 0 {
-		t.Confidence = r.Confidence
-	}
-	if r.Tolerance > 0 {
-		t.Tolerance = r.Tolerance
-	}
+	t.override(r.Decision, r.Confidence, r.Tolerance)
 	return t
+}
+
+// override takes the knobs that are set (non-zero).
+func (t *TestParams) override(d Decision, confidence, tolerance float64) {
+	if d != DecisionDefault {
+		t.Decision = d
+	}
+	if confidence > 0 {
+		t.Confidence = confidence
+	}
+	if tolerance > 0 {
+		t.Tolerance = tolerance
+	}
 }
 
 // Budget is the share of "bad" samples a one-sample rule allows: failures
@@ -134,15 +132,31 @@ func CheckParams(r *Rule, p *Policy) error {
 	if t.Decision != Sequential {
 		return nil
 	}
+	failures := "[5xx, grpc-error, reset]"
+	if p != nil && len(p.Classification.FailOn) > 0 {
+		failures = "[" + condListComma(p.Classification.FailOn) + "]"
+	}
 	switch r.Kind {
 	case SuccessRate:
 		if r.Min >= 1 {
-			return fmt.Errorf("successRate min 100%% cannot be decided sequentially: no sample proves a failure rate of exactly 0; use count: {of: [5xx, grpc-error, reset], max: 0}, or decision: estimate")
+			return fmt.Errorf("successRate min 100%% cannot be decided sequentially: no sample proves a failure rate of exactly 0; use count: {of: %s, max: 0}, or decision: estimate", failures)
 		}
 	case ErrorRate:
 		if r.Max <= 0 {
-			return fmt.Errorf("errorRate max 0%% cannot be decided sequentially: no sample proves a failure rate of exactly 0; use count: {of: [5xx, grpc-error, reset], max: 0}, or decision: estimate")
+			return fmt.Errorf("errorRate max 0%% cannot be decided sequentially: no sample proves a failure rate of exactly 0; use count: {of: %s, max: 0}, or decision: estimate", failures)
+		}
+	case CompareErrorRate:
+		if r.MaxIncrease*t.Tolerance >= 1 {
+			return fmt.Errorf("maxIncrease %spp times tolerance %s reaches 100%%: the test's bad case (an increase of %spp) cannot happen, so no sample could fail the rule; use a smaller maxIncrease or tolerance", trimFloat(r.MaxIncrease*100), trimFloat(t.Tolerance), trimFloat(r.MaxIncrease*t.Tolerance*100))
 		}
 	}
 	return nil
+}
+
+func condListComma(cs []Cond) string {
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = c.String()
+	}
+	return strings.Join(parts, ", ")
 }

@@ -89,6 +89,9 @@ func run(args []string) error {
 	}
 
 	fmt.Fprintf(os.Stderr, "honesty: %d cases x %d gates on %d workers, seed %d\n", len(cases), *gates, *workers, *seed)
+	// The checkout as it is now, when go run has just compiled it: the
+	// core may change while the study runs.
+	info := machine()
 	loadStart := loadAvg()
 	st := &study{cases: cases, gates: *gates, seed: *seed, workers: *workers}
 	if *cpuprofile != "" {
@@ -109,7 +112,6 @@ func run(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "honesty: %d gates in %s\n", *gates*len(cases), st.elapsed.Round(time.Second))
 
-	info := machine()
 	info.loadStart, info.loadEnd = loadStart, loadAvg()
 	info.command = "go run ./hack/honesty"
 	if len(args) > 0 {
@@ -185,7 +187,7 @@ func machine() runInfo {
 			}
 			var parts []string
 			if core > 0 {
-				parts = append(parts, fmt.Sprintf("%d files in gate/ or go.mod/go.sum, the core as it stood when the study ran", core))
+				parts = append(parts, fmt.Sprintf("%d files in gate/ or go.mod/go.sum, the core as it stood when the study started", core))
 			}
 			if own > 0 {
 				parts = append(parts, "hack/honesty/ itself")
