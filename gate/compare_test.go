@@ -96,7 +96,8 @@ func TestCompareRules(t *testing.T) {
 		{"canary like its baseline passes", errRule, traffic{n: 6000, failRate: 0.002}, traffic{n: 3000, failRate: 0.002}, Pass, false, "passed at 99% confidence"},
 		{"baseline without traffic", errRule, traffic{n: 0}, traffic{n: 500}, Inconclusive, false, "nothing to compare with"},
 		{"canary without traffic", errRule, traffic{n: 500}, traffic{n: 0}, Inconclusive, false, "zero traffic"},
-		{"baseline below its minimum", errRule, traffic{n: 50}, traffic{n: 500, failRate: 0.002}, Inconclusive, false, "starts once the baseline"},
+		{"baseline below its minimum", errRule, traffic{n: 50}, traffic{n: 500, failRate: 0.002}, Inconclusive, false, "undecided"},
+		{"latency baseline below its minimum", latRule, traffic{n: 50, latency: fast}, traffic{n: 500, latency: fast}, Inconclusive, false, "starts once the baseline"},
 		{"twice as slow fails", latRule, traffic{n: 3000, latency: fast}, traffic{n: 3000, latency: slow}, Fail, true, "p99"},
 		{"as fast passes", latRule, traffic{n: 6000, latency: fast}, traffic{n: 6000, latency: fast}, Pass, false, "passed"},
 		{"estimate: point comparison", Rule{Kind: CompareErrorRate, Target: "canary", Baseline: "stable", MaxIncrease: 0.01, Decision: Estimate},
@@ -141,4 +142,61 @@ func TestCompareUnknownBaseline(t *testing.T) {
 	if _, err := NewEngine(comparePolicy(Rule{Name: "x", Kind: CompareErrorRate, Baseline: "nope", MaxIncrease: 0.01}), Limits{}); err == nil {
 		t.Fatal("unknown baseline accepted")
 	}
+}
+
+// TestTwoSampleBlockIsAnEValue checks the two-sample test's validity
+// exactly: for blocks of a canary and b baseline samples and alternatives
+// on either side, the block's e-value has expectation at most 1 under
+// every point of its null (p_c <= p_b + d for the fail side, p_c >= p_b + d
+// for the pass side), by summing over every outcome.
+func TestTwoSampleBlockIsAnEValue(t *testing.T) {
+	binom := func(n, k uint64) float64 {
+		r := 1.0
+		for i := uint64(0); i < k; i++ {
+			r = r * float64(n-i) / float64(i+1)
+		}
+		return r
+	}
+	rng := rand.New(rand.NewSource(11))
+	worst := 0.0
+	for trial := 0; trial < 300; trial++ {
+		a, b := uint64(1+rng.Intn(4)), uint64(1+rng.Intn(6))
+		d := []float64{0.005, 0.02, 0.1}[rng.Intn(3)]
+		above := rng.Intn(2) == 0
+		ts := newTwoSample(d, d*4, above, 0.01)
+		if !above {
+			ts = newTwoSample(d, d/4, false, 0.01)
+		}
+		// Some history to make the alternative interesting.
+		ts.nc, ts.kc, ts.nb, ts.kb = uint64(rng.Intn(200)), 0, uint64(rng.Intn(400)), 0
+		ts.kc, ts.kb = uint64(rng.Intn(int(ts.nc)/4+1)), uint64(rng.Intn(int(ts.nb)/8+1))
+		qc, qb, ok := ts.alternative()
+		if !ok {
+			continue
+		}
+		pcs, pbs := nullPoint(float64(a), float64(b), qc, qb, d)
+		lr := func(k, n uint64, q, p float64) float64 {
+			return math.Exp(float64(k)*math.Log(q/p) + float64(n-k)*(math.Log1p(-q)-math.Log1p(-p)))
+		}
+		for i := 0; i < 50; i++ {
+			pb := rng.Float64()
+			pc := rng.Float64()
+			if above && pc > pb+d || !above && pc < pb+d {
+				continue // not in the null
+			}
+			var e float64
+			for kc := uint64(0); kc <= a; kc++ {
+				for kb := uint64(0); kb <= b; kb++ {
+					p := binom(a, kc) * math.Pow(pc, float64(kc)) * math.Pow(1-pc, float64(a-kc)) *
+						binom(b, kb) * math.Pow(pb, float64(kb)) * math.Pow(1-pb, float64(b-kb))
+					e += p * lr(kc, a, qc, pcs) * lr(kb, b, qb, pbs)
+				}
+			}
+			worst = math.Max(worst, e)
+			if e > 1+1e-9 {
+				t.Fatalf("a=%d b=%d d=%v above=%v q=(%v,%v) null point (%v,%v): E = %v at (pc %v, pb %v)", a, b, d, above, qc, qb, pcs, pbs, e, pc, pb)
+			}
+		}
+	}
+	t.Logf("largest expectation under the null: %.12f", worst)
 }

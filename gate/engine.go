@@ -104,7 +104,7 @@ func NewEngine(p *Policy, limits Limits) (*Engine, error) {
 			}
 			rs := newRuleState(r, p, 1<<uint(len(ts.rules)))
 			ts.rules = append(ts.rules, rs)
-			if cmp, ok := rs.dec.(*compare); ok {
+			if cmp, ok := rs.dec.(comparer); ok {
 				if err := e.attachBaseline(cmp, rs, ts); err != nil {
 					return nil, err
 				}
@@ -119,7 +119,7 @@ func NewEngine(p *Policy, limits Limits) (*Engine, error) {
 
 // attachBaseline gives a compare rule its state on the baseline target,
 // which feeds the comparison with the baseline's samples on the same route.
-func (e *Engine) attachBaseline(cmp *compare, rs *ruleState, ts *targetState) error {
+func (e *Engine) attachBaseline(cmp comparer, rs *ruleState, ts *targetState) error {
 	r := rs.r
 	for _, bs := range e.targets {
 		if bs.t.Name != r.Baseline {
@@ -128,8 +128,7 @@ func (e *Engine) attachBaseline(cmp *compare, rs *ruleState, ts *targetState) er
 		if len(bs.rules) >= 64 {
 			return fmt.Errorf("target %q has more than 64 rules", bs.t.Name)
 		}
-		cmp.target = rs
-		cmp.targetName = ts.t.Name
+		cmp.attach(rs, ts.t.Name)
 		b := &ruleState{r: r, bit: 1 << uint(len(bs.rules)), dec: cmp, baselineOf: cmp}
 		bs.rules = append(bs.rules, b)
 		return nil
@@ -305,7 +304,7 @@ func (e *Engine) complete(ts *targetState, p *pending, ev *Event) {
 		if rs.observe(&r, at, ev.HasTime) && !rs.r.DryRun && e.failed == nil {
 			name := ts.t.Name
 			if rs.baselineOf != nil {
-				name = rs.baselineOf.targetName
+				name = rs.baselineOf.compared()
 			}
 			e.failed = &DecidedFail{Rule: rs.r.Name, Target: name, At: at, AtKnown: ev.HasTime}
 		}

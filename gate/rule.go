@@ -62,7 +62,7 @@ type ruleState struct {
 	dec                   decider
 	// baselineOf is set on the state a compare rule keeps on its baseline
 	// target: it feeds the comparison and yields no result of its own.
-	baselineOf *compare
+	baselineOf comparer
 }
 
 func newRuleState(r *Rule, p *Policy, bit uint64) *ruleState {
@@ -76,8 +76,10 @@ func newRuleState(r *Rule, p *Policy, bit uint64) *ruleState {
 		rs.dec = countRule{}
 	case r.Kind == RequestRate:
 		rs.dec = requestRateRule{}
-	case r.Kind.IsCompare():
-		rs.dec = newCompare(r, p)
+	case r.Kind == CompareErrorRate:
+		rs.dec = newCompareRate(r, p)
+	case r.Kind == CompareLatency:
+		rs.dec = newCompareLatency(r, p)
 	case params.Decision == Estimate:
 		rs.dec = estimate{}
 	default:
@@ -114,7 +116,7 @@ func (rs *ruleState) observe(r *Request, at time.Duration, hasTime bool) bool {
 		s.bad = r.Failed
 	}
 	if rs.baselineOf != nil {
-		return rs.baselineOf.addBaseline(rs, s)
+		return rs.baselineOf.addBaseline(s)
 	}
 	rs.samples++
 	if s.bad {

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -169,9 +170,20 @@ func TestGitHubMode(t *testing.T) {
 			t.Errorf("step summary lacks %q:\n%s", want, sum)
 		}
 	}
-	// success-rate is on line 25 of the policy and fails for the canary.
-	if !strings.Contains(r.stdout, "::error file="+checkout+",line=25") {
-		t.Errorf("no annotation on the failing rule's line:\n%s", r.stdout)
+	// success-rate fails for the canary: the annotation is on its line.
+	src, err := os.ReadFile(checkout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := 0
+	for i, l := range strings.Split(string(src), "\n") {
+		if strings.TrimSpace(l) == "- name: success-rate" {
+			line = i + 1
+			break
+		}
+	}
+	if want := fmt.Sprintf("::error file=%s,line=%d", checkout, line); line == 0 || !strings.Contains(r.stdout, want) {
+		t.Errorf("no annotation %q on the failing rule's line:\n%s", want, r.stdout)
 	}
 }
 

@@ -82,8 +82,8 @@ const (
 var (
 	// healthyLatency is the demo's stable checkout: p50 35ms, p99 120ms.
 	healthyLatency = lognormalBetween(35*time.Millisecond, 120*time.Millisecond)
-	// canaryLatency is the demo's broken canary: p50 180ms, p99 900ms.
-	canaryLatency = lognormalBetween(180*time.Millisecond, 900*time.Millisecond)
+	// canaryLatency is the demo's broken canary: p50 70ms, p99 280ms.
+	canaryLatency = lognormalBetween(70*time.Millisecond, 280*time.Millisecond)
 )
 
 // p99Sigma is the lognormal shape of the latency cases.
@@ -200,7 +200,7 @@ func allCases() []*caseSpec {
 	}
 
 	// 3. Early stop: the demo's broken canary (5% 500, 3% 503, 1% resets)
-	// at 30 rps against successRate min 99%, 3s warmup + 40s window.
+	// at 20 rps against successRate min 99%, 3s warmup + 40s window.
 	for _, d := range decisions {
 		const warmup, window = 3 * time.Second, 40 * time.Second
 		rule := gate.Rule{Name: "success-rate", Kind: gate.SuccessRate, Min: 0.99, Decision: d}
@@ -210,7 +210,7 @@ func allCases() []*caseSpec {
 			n: 1200, rule: "successRate min 99%", window: window,
 			policy: func() *gate.Policy { p := pf(); p.Warmup = warmup; return p },
 			traffic: trafficSpec{span: warmup + window, body: bodyTime, targets: []targetTraffic{
-				{rate: 30, pods: 1, fail: failModel{rate: 0.09, w500: 5, w503: 3, wReset: 1}, lat: canaryLatency}}},
+				{rate: 20, pods: 1, fail: failModel{rate: 0.09, w500: 5, w503: 3, wReset: 1}, lat: canaryLatency}}},
 		})
 	}
 
