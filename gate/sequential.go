@@ -43,6 +43,8 @@ func (s *sequential) add(_ *ruleState, x sample) bool {
 type words struct {
 	bad        string // "failed", "slower than 300ms"
 	good, poor func(p float64) string
+	// rate names a rate of bad samples in the rule's terms.
+	rate func(p float64) string
 }
 
 func wordsOf(r *Rule) words {
@@ -51,15 +53,18 @@ func wordsOf(r *Rule) words {
 		slow := "slower than " + FormatDuration(r.MaxLatency)
 		return words{bad: slow,
 			good: func(p float64) string { return FormatPercent(p) + " or fewer " + slow },
-			poor: func(p float64) string { return FormatPercent(p) + " or more " + slow }}
+			poor: func(p float64) string { return FormatPercent(p) + " or more " + slow },
+			rate: func(p float64) string { return FormatPercent(p) + " slower" }}
 	case SuccessRate:
 		return words{bad: "failed",
 			good: func(p float64) string { return "success " + FormatPercent(1-p) + " or more" },
-			poor: func(p float64) string { return "success " + FormatPercent(1-p) + " or less" }}
+			poor: func(p float64) string { return "success " + FormatPercent(1-p) + " or less" },
+			rate: func(p float64) string { return "success " + FormatPercent(1-p) }}
 	}
 	return words{bad: "failed",
 		good: func(p float64) string { return FormatPercent(p) + " or fewer failing" },
-		poor: func(p float64) string { return FormatPercent(p) + " or more failing" }}
+		poor: func(p float64) string { return FormatPercent(p) + " or more failing" },
+		rate: func(p float64) string { return FormatPercent(p) + " failing" }}
 }
 
 func (s *sequential) decide(rs *ruleState, res *RuleResult, c *evalContext) {
@@ -129,6 +134,6 @@ func (s *sequential) decide(rs *ruleState, res *RuleResult, c *evalContext) {
 			more = float64(c.need - min(n, c.need))
 		}
 		tr.MoreSamples = clampMore(more)
-		res.Reason = fmt.Sprintf("undecided at %s confidence: %s, not yet enough to tell %s from %s; %s", conf, observed, FormatPercent(t.Good), FormatPercent(t.Bad), moreText(more, noun, c, n))
+		res.Reason = fmt.Sprintf("undecided at %s confidence: %s, not yet enough to tell %s from %s; %s", conf, observed, w.rate(t.Good), w.rate(t.Bad), moreText(more, noun, c, n))
 	}
 }

@@ -34,7 +34,7 @@ type twoSample struct {
 	// side), so that a few unlucky first samples cannot point it at the
 	// null.
 	floor float64
-	gamma  float64
+	gamma float64
 	// logE is the log e-value; reached says it once reached log(1/gamma).
 	logE    float64
 	reached bool

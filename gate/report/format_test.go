@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,7 +164,7 @@ func TestCleanSource(t *testing.T) {
 func TestNotes(t *testing.T) {
 	tr := gate.TargetResult{Notes: []string{"engine note"}, Coverage: 0.5}
 	tr.InFlight = 1
-	got := Notes(&tr, true)
+	got := Notes(&tr, &gate.Verdict{Final: true})
 	want := []string{"engine note",
 		"1 request still in flight when the window closed: reported, not counted as samples",
 		"tapped for only 50% of the window"}
@@ -175,8 +176,12 @@ func TestNotes(t *testing.T) {
 			t.Errorf("note %d = %q, want %q", i, got[i], want[i])
 		}
 	}
-	if n := Notes(&gate.TargetResult{Coverage: 0.99999}, true); len(n) != 0 {
+	if n := Notes(&gate.TargetResult{Coverage: 0.99999}, &gate.Verdict{Final: true}); len(n) != 0 {
 		t.Errorf("a clean target has no notes, got %q", n)
+	}
+	stopped := Notes(&gate.TargetResult{Stats: gate.Stats{InFlight: 2}, Coverage: 1}, &gate.Verdict{Final: true, StoppedEarly: true})
+	if len(stopped) != 1 || !strings.Contains(stopped[0], "when the run stopped") {
+		t.Errorf("a stopped run's in-flight note: %q", stopped)
 	}
 }
 

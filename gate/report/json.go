@@ -333,7 +333,7 @@ func Build(v *gate.Verdict, meta Meta) *Document {
 		d.Metadata.StartTime = meta.StartTime.UTC().Format(time.RFC3339)
 	}
 	for i := range v.Targets {
-		d.Targets = append(d.Targets, buildTarget(&v.Targets[i], v.Final))
+		d.Targets = append(d.Targets, buildTarget(&v.Targets[i], v))
 	}
 	for i := range v.Rules {
 		d.Rules = append(d.Rules, buildRule(&v.Rules[i]))
@@ -341,7 +341,7 @@ func Build(v *gate.Verdict, meta Meta) *Document {
 	return d
 }
 
-func buildTarget(t *gate.TargetResult, final bool) Target {
+func buildTarget(t *gate.TargetResult, v *gate.Verdict) Target {
 	out := Target{
 		Name:              t.Name,
 		Resource:          t.Resource,
@@ -362,7 +362,7 @@ func buildTarget(t *gate.TargetResult, final bool) Target {
 		OtherPodsRequests: t.PodsOther,
 		Coverage:          orZero(t.Coverage),
 		Pods:              make([]Pod, 0, len(t.Pods)),
-		Notes:             Notes(t, final),
+		Notes:             Notes(t, v),
 	}
 	if t.Requests > 0 {
 		out.SuccessRateInterval = toInterval(t.Interval)

@@ -170,7 +170,7 @@ func JUnit(w io.Writer, v *gate.Verdict, meta Meta) error {
 	var notes []string
 	for i := range v.Targets {
 		t := &v.Targets[i]
-		for _, n := range Notes(t, v.Final) {
+		for _, n := range Notes(t, v) {
 			notes = append(notes, line(t.Name)+": "+line(n))
 		}
 	}

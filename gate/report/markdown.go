@@ -243,7 +243,7 @@ func mdNotes(v *gate.Verdict) []string {
 		if name == "" {
 			name = t.Resource
 		}
-		notes := Notes(t, v.Final)
+		notes := Notes(t, v)
 		if r := responses(t); r != "" {
 			notes = append([]string{r}, notes...)
 		}

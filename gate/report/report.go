@@ -236,12 +236,15 @@ func cleanSource(s string) string {
 // engine's own notes (warmup, orphans, evictions, pod cap), then the
 // requests still in flight and incomplete coverage, which the engine only
 // records as numbers.
-func Notes(t *gate.TargetResult, final bool) []string {
+func Notes(t *gate.TargetResult, v *gate.Verdict) []string {
 	notes := make([]string, 0, len(t.Notes)+2)
 	notes = append(notes, t.Notes...)
 	if t.InFlight > 0 {
 		when := "when the window closed"
-		if !final {
+		switch {
+		case v.StoppedEarly:
+			when = "when the run stopped"
+		case !v.Final:
 			when = "at this point of the window"
 		}
 		notes = append(notes, fmt.Sprintf("%d %s still in flight %s: reported, not counted as samples", t.InFlight, plural(t.InFlight, "request"), when))

@@ -437,7 +437,7 @@ func writeNotes(b *bytes.Buffer, v *gate.Verdict) {
 		if name == "" {
 			name = t.Resource
 		}
-		notes := Notes(t, v.Final)
+		notes := Notes(t, v)
 		if r := responses(t); r != "" {
 			notes = append([]string{r}, notes...)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +138,79 @@ func TestProgress(t *testing.T) {
 	}
 	if calls == 0 {
 		t.Error("progress never called")
+	}
+}
+
+// timedRequests emits n requests 10ms apart, failing when fail(i), and
+// stops when ctx is done, as a replay does. It reports how many it sent.
+func timedRequests(ctx context.Context, sink gate.Sink, n int, fail func(int) bool, sent *int) error {
+	proxy := netip.MustParseAddrPort("10.0.0.1:8080")
+	for i := 0; i < n; i++ {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		status := uint32(200)
+		if fail(i) {
+			status = 500
+		}
+		id := gate.StreamID{Base: 1, Stream: uint64(i + 1)}
+		for _, k := range []gate.EventKind{gate.RequestInit, gate.ResponseInit, gate.ResponseEnd} {
+			ev := gate.Event{Kind: k, ID: id, Direction: gate.Inbound, Destination: gate.Endpoint{Addr: proxy}, HTTPStatus: status,
+				At: time.Duration(i) * 10 * time.Millisecond, HasTime: true}
+			sink.Observe(0, &ev)
+		}
+		*sent = i + 1
+	}
+	return nil
+}
+
+// TestStopEarly: a decided FAIL stops the run (unless the policy keeps
+// tapping), and with stopOnPass so does a pass; the verdict says so and
+// judges the time actually tapped.
+func TestStopEarly(t *testing.T) {
+	always := func(int) bool { return true }
+	never := func(int) bool { return false }
+	cases := []struct {
+		name      string
+		fail      func(int) bool
+		keep, onP bool
+		want      gate.Outcome
+		stopped   bool
+		reasonIn  string
+		maxSent   int
+	}{
+		{"a decided FAIL stops the run", always, false, false, gate.Fail, true, "no later traffic can undo it", 10},
+		{"unless the policy keeps tapping", always, true, false, gate.Fail, false, "", 500},
+		{"a pass waits for the window", never, false, false, gate.Pass, false, "", 500},
+		{"stopOnPass stops on a pass", never, false, true, gate.Pass, true, "stopOnPass", 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testPolicy(5 * time.Second)
+			p.KeepTapping, p.StopOnPass = tc.keep, tc.onP
+			sent := 0
+			res, err := Run(context.Background(), Config{Policy: p, Source: funcSource(func(ctx context.Context, sink gate.Sink) error {
+				return timedRequests(ctx, sink, 500, tc.fail, &sent)
+			})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := res.Verdict
+			if v.Outcome != tc.want || v.StoppedEarly != tc.stopped || !v.Final {
+				t.Fatalf("outcome %s stopped %v final %v, want %s stopped %v (%s)", v.Outcome, v.StoppedEarly, v.Final, tc.want, tc.stopped, v.StopReason)
+			}
+			if !strings.Contains(v.StopReason, tc.reasonIn) {
+				t.Errorf("stop reason %q does not say %q", v.StopReason, tc.reasonIn)
+			}
+			if sent > tc.maxSent {
+				t.Errorf("the source sent %d requests, want the run to stop it by %d", sent, tc.maxSent)
+			}
+			if tc.stopped && (v.Elapsed >= p.Window || v.Elapsed <= 0) {
+				t.Errorf("elapsed %s of a %s window", v.Elapsed, p.Window)
+			}
+			if tc.stopped && v.Targets[0].Coverage != 1 {
+				t.Errorf("coverage %v: a stopped run covers what it tapped", v.Targets[0].Coverage)
+			}
+		})
 	}
 }

@@ -470,7 +470,7 @@ func (r *results) targets() []target {
 	)
 	if s := r.one(func(c *caseSpec) bool { return c.sec == secEarly && c.decision == seq }); s != nil {
 		e := early(s)
-		ts = append(ts, target{what: "early stop: the demo's broken canary (9% failing, 30 rps) stops within 15% of a 40 s window in ≥ 90% of runs",
+		ts = append(ts, target{what: "early stop: the demo's broken canary (9% failing, 20 rps) stops within 15% of a 40 s window in ≥ 90% of runs",
 			measured: fmt.Sprintf("%s (median FAIL at %s, %d requests)", pct(e.within, 1), fmtSec(e.t50), e.n50), ok: e.within >= 0.9})
 	}
 	ts = append(ts,
@@ -734,11 +734,4 @@ func compareLatencyWhy() string {
 			commas(int(nb)), loRank, hiRank, 100*qLo, 100*qHi, fmtMS(tauHi), pct(bad.over(tauHi), 2), fmtMS(tauLo), pct(good.over(tauLo), 2)))
 	}
 	return "A latency comparison has no such shortcut (no distribution-free two-sample test exists for quantiles): each side counts canary requests against a bound from an anytime-valid confidence sequence of the baseline's p99, which is why it needs more traffic. The true bound is " + fmtMS(compareLimit()) + ": " + strings.Join(parts, "; ") + "."
-}
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
