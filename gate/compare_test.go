@@ -200,3 +200,42 @@ func TestTwoSampleBlockIsAnEValue(t *testing.T) {
 	}
 	t.Logf("largest expectation under the null: %.12f", worst)
 }
+
+// BenchmarkIngestCompare is BenchmarkIngest (run them together) with a
+// canary and a baseline target and both compare rules on top of the
+// canary's own: what the two-sample blocks and the baseline's bounds cost
+// per event.
+func BenchmarkIngestCompare(b *testing.B) {
+	p := comparePolicy(
+		Rule{Name: "sr", Kind: SuccessRate, Min: 0.99},
+		Rule{Name: "p99", Kind: LatencyQuantile, Quantile: 0.99, MaxLatency: 300 * time.Millisecond},
+		Rule{Name: "cmp-errors", Kind: CompareErrorRate, Baseline: "stable", MaxIncrease: 0.01},
+		Rule{Name: "cmp-p99", Kind: CompareLatency, Baseline: "stable", Quantile: 0.99, MaxRatio: 1.2},
+	)
+	e, _ := NewEngine(p, Limits{})
+	type tev struct {
+		target int
+		ev     *Event
+	}
+	var evs []tev
+	for i := 0; i < 4096; i++ {
+		st := uint32(200)
+		if i%97 == 0 {
+			st = 503
+		}
+		target := 0
+		if i%4 == 3 {
+			target = 1 // a canary with a quarter of the traffic
+		}
+		for _, ev := range (tapReq{pod: fmt.Sprintf("p%d", i%5), ip: fmt.Sprintf("10.0.%d.%d", target, i%5), stream: uint64(i), status: st, latency: time.Duration(i%300) * time.Millisecond, path: "/api/v1/items"}).events() {
+			evs = append(evs, tev{target, ev})
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		x := evs[i%len(evs)]
+		e.Observe(x.target, x.ev)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
