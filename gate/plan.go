@@ -64,7 +64,7 @@ func explainRule(p *Policy, r *Rule, rps float64) RulePlan {
 		pl.Decides = fmt.Sprintf("fails as soon as more than %d responses are %s; passes on at least %d requests", uint64(r.Max), condList(r.Count), need)
 		return pl
 	case r.Kind == RequestRate:
-		pl.Decides = fmt.Sprintf("passes once tap has seen %s requests (%s rps over the %s window); fails if the window closes with fewer", trimFloat(r.Min*p.Window.Seconds()), trimFloat(r.Min), p.Window)
+		pl.Decides = fmt.Sprintf("passes once tap has seen %s requests (%s rps over the %s window); fails if the window closes with fewer", trimFloat(r.Min*p.Window.Seconds()), trimFloat(r.Min), FormatWindow(p.Window))
 		return pl
 	case tp.Decision == Estimate:
 		pl.Decides = fmt.Sprintf("point estimate (decision: estimate): compares the observed value with the threshold once %d requests were seen; no error bounds", need)
@@ -181,7 +181,7 @@ func explainWindow(p *Policy, r *Rule, rps, atGood, atBad float64, pl *RulePlan)
 	if capped {
 		s += fmt.Sprintf(" (tap passes at most %s rps of it: maxRPS)", trimFloat(tapped))
 	}
-	s += fmt.Sprintf(" the %s window holds about %s requests", p.Window, roundCount(n))
+	s += fmt.Sprintf(" the %s window holds about %s requests", FormatWindow(p.Window), roundCount(n))
 	if r.Route != nil {
 		s += " in all (fewer on the rule's route)"
 	}
@@ -253,4 +253,20 @@ func checkWords(r *Rule) string {
 		s += " (dry run: reported, does not decide)"
 	}
 	return s
+}
+
+// FormatWindow renders a window or warmup as people write them in a
+// policy: 60s, 90s, 5m, 1m30s, 500ms.
+func FormatWindow(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.String()
+	case d < 2*time.Minute && d%time.Second == 0:
+		return fmt.Sprintf("%ds", int64(d/time.Second))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", int64(d/time.Hour))
+	case d%time.Minute == 0:
+		return strings.TrimSuffix(d.String(), "0s")
+	}
+	return d.String()
 }

@@ -55,7 +55,7 @@ func validateCommand() *cli.Command {
 
 // explain prints the plan of every rule of p.
 func explain(w io.Writer, p *gate.Policy, rps float64) {
-	fmt.Fprintf(w, "  policy %s: window %s after %s warmup", p.Name, p.Window, p.Warmup)
+	fmt.Fprintf(w, "  policy %s: window %s after %s warmup", p.Name, gate.FormatWindow(p.Window), gate.FormatWindow(p.Warmup))
 	if p.StopOnPass {
 		fmt.Fprint(w, ", stops as soon as every rule passed")
 	}
