@@ -51,6 +51,8 @@ type targetState struct {
 	coverage                       float64
 	coverageKnown                  bool
 	notes                          []string
+	// proxy holds the proxies' own counts, when a cross-check ran.
+	proxy *ProxyCounts
 }
 
 // pending is a request whose outcome is not known yet.
@@ -362,13 +364,19 @@ func (e *Engine) Evaluate(now time.Duration, final bool) *Verdict {
 	}
 	v.Elapsed = elapsed
 	v.StoppedEarly, v.StopReason = e.stopped, e.stopReason
-	for _, ts := range e.targets {
-		v.Targets = append(v.Targets, e.targetResult(ts))
+	checks := make([]*CrossCheck, len(e.targets))
+	for i, ts := range e.targets {
+		tr := e.targetResult(ts)
+		checks[i] = e.crossCheck(ts)
+		tr.CrossCheck = checks[i]
+		v.Targets = append(v.Targets, tr)
 	}
-	for _, ts := range e.targets {
+	for i, ts := range e.targets {
 		for _, rs := range ts.rules {
 			if rs.baselineOf == nil {
-				v.Rules = append(v.Rules, e.evaluateRule(ts, rs, v))
+				res := e.evaluateRule(ts, rs, v)
+				e.applyCrossCheck(checks[i], &res)
+				v.Rules = append(v.Rules, res)
 			}
 		}
 	}

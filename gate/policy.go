@@ -38,6 +38,9 @@ type Policy struct {
 	// KeepTapping turns off the early stop on a decided FAIL, for those
 	// who want the whole window in the report.
 	KeepTapping bool
+	// CrossCheck says what a cross-check against the proxies' own
+	// counters does to the verdict (crosscheck.go).
+	CrossCheck CrossCheckPolicy
 }
 
 // DefaultMinRequests is used when a policy sets no minRequests.

@@ -120,6 +120,9 @@ type TargetResult struct {
 	Coverage float64
 	// Notes are source-level facts worth a line in the report.
 	Notes []string
+	// CrossCheck compares the tapped sample with the proxies' own counts;
+	// nil when none ran.
+	CrossCheck *CrossCheck
 }
 
 // RuleResult is the outcome of one rule on one target.
