@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"math"
 	"reflect"
 	"regexp"
@@ -176,6 +177,9 @@ func (d *decoder) buildSpec(s *Spec, p *gate.Policy) {
 	if c := s.Classification; c != nil {
 		d.buildClassification(c, p)
 	}
+	if c := s.CrossCheck; c != nil {
+		d.buildCrossCheck(c, p)
+	}
 	for i, h := range s.RedactHeaders {
 		h = strings.ToLower(strings.TrimSpace(h))
 		if !isToken(h) {
@@ -259,6 +263,53 @@ func (d *decoder) buildDecision(s *Spec, p *gate.Policy) {
 	}
 	if s.StopOnFail != nil {
 		p.KeepTapping = !*s.StopOnFail
+	}
+}
+
+// buildCrossCheck reads spec.crossCheck.
+func (d *decoder) buildCrossCheck(c *CrossCheckSpec, p *gate.Policy) {
+	cc := &p.CrossCheck
+	if c.Enabled != nil {
+		cc.Disabled = !*c.Enabled
+	}
+	if c.Required != nil {
+		cc.Required = *c.Required
+		if cc.Required && cc.Disabled {
+			d.errPath("spec.crossCheck.required", "required is set but the cross-check is disabled (enabled: false): remove one of them")
+		}
+	}
+	switch c.OnMismatch {
+	case "", "warn":
+	case "inconclusive":
+		cc.MismatchInconclusive = true
+	default:
+		d.errPath("spec.crossCheck.onMismatch", "onMismatch %q is not warn (the default) or inconclusive", c.OnMismatch)
+	}
+	if v := c.MinVolumeCoverage; v != nil {
+		cc.MinVolumeCoverage = v.Value
+	}
+	if pr := c.Prometheus; pr != nil {
+		cc.URL, cc.Namespace, cc.Service = pr.URL, pr.Namespace, pr.Service
+		if pr.URL != "" {
+			u, err := url.Parse(pr.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				d.errPath("spec.crossCheck.prometheus.url", "url %q is not an http(s) URL such as http://prometheus.monitoring:9090", pr.URL)
+			}
+			if pr.Namespace != "" || pr.Service != "" || pr.Port != nil {
+				d.errPath("spec.crossCheck.prometheus.url", "url and namespace/service/port both say where Prometheus is: give the url, or the service reached through the apiserver, not both")
+			}
+		}
+		if pr.Namespace != "" {
+			if err := checkNamespace(pr.Namespace); err != nil {
+				d.errPath("spec.crossCheck.prometheus.namespace", "%v", err)
+			}
+		}
+		if pr.Port != nil {
+			cc.Port = *pr.Port
+			if cc.Port < 1 || cc.Port > 65535 {
+				d.errPath("spec.crossCheck.prometheus.port", "port %d is not between 1 and 65535", cc.Port)
+			}
+		}
 	}
 }
 

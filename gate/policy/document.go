@@ -55,9 +55,28 @@ type Spec struct {
 	StopOnPass     *bool               `yaml:"stopOnPass,omitempty" jsonschema_description:"End a live run as soon as every rule has passed (default false: a release should also live through the window's time)."`
 	StopOnFail     *bool               `yaml:"stopOnFail,omitempty" jsonschema_description:"End a live run as soon as a rule's FAIL is decided, which no later traffic can undo (default true); false taps the whole window for the report."`
 	Classification *ClassificationSpec `yaml:"classification,omitempty"`
+	CrossCheck     *CrossCheckSpec     `yaml:"crossCheck,omitempty" jsonschema_description:"Compare the tapped sample with what the proxies counted themselves (Linkerd's Prometheus): volume coverage, and a test that the sample is representative."`
 	RedactHeaders  []string            `yaml:"redactHeaders,omitempty" jsonschema_description:"Extra header names whose values are secret, on top of the built-in list (authorization, cookie, ...)."`
 	Targets        []TargetSpec        `yaml:"targets" jsonschema:"required,minItems=1"`
 	Rules          []RuleSpec          `yaml:"rules" jsonschema:"required,minItems=1"`
+}
+
+// CrossCheckSpec configures the cross-check against the proxies' own
+// counters in Linkerd's Prometheus.
+type CrossCheckSpec struct {
+	Enabled           *bool           `yaml:"enabled,omitempty" jsonschema_description:"Run the cross-check on live runs (default true; a replay has no Prometheus to ask)."`
+	Prometheus        *PrometheusSpec `yaml:"prometheus,omitempty"`
+	OnMismatch        string          `yaml:"onMismatch,omitempty" jsonschema:"enum=warn,enum=inconclusive" jsonschema_description:"When the tapped error rate differs significantly from the proxies' (at the policy's confidence): warn (default) in the report, or make the target's rules inconclusive."`
+	MinVolumeCoverage *Percent        `yaml:"minVolumeCoverage,omitempty" jsonschema_description:"Share of the target's requests tap must have seen for its rules to pass (default 0%: any share)."`
+	Required          *bool           `yaml:"required,omitempty" jsonschema_description:"Fail with exit 4 before tapping when Prometheus cannot be reached (default false: the run goes on without the cross-check and says so)."`
+}
+
+// PrometheusSpec says where the proxies' counters are.
+type PrometheusSpec struct {
+	URL       string `yaml:"url,omitempty" jsonschema_description:"HTTP API base URL of a Prometheus, Thanos or Mimir holding Linkerd's proxy metrics; default: linkerd-viz's Prometheus through the Kubernetes apiserver's service proxy."`
+	Namespace string `yaml:"namespace,omitempty" jsonschema_description:"Namespace of the Prometheus service reached through the apiserver (default linkerd-viz)."`
+	Service   string `yaml:"service,omitempty" jsonschema_description:"Name of that service (default prometheus)."`
+	Port      *int   `yaml:"port,omitempty" jsonschema:"minimum=1,maximum=65535" jsonschema_description:"Its port (default 9090)."`
 }
 
 // ClassificationSpec widens or narrows what counts as a failed request.

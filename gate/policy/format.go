@@ -37,6 +37,7 @@ func ToDocument(p *gate.Policy) *Document {
 	s.Tolerance = NewFactor(t.Tolerance)
 	s.StopOnPass = ptr(p.StopOnPass)
 	s.StopOnFail = ptr(!p.KeepTapping)
+	s.CrossCheck = docCrossCheck(p.CrossCheck)
 	if c := p.Classification; c.FailOn != nil || len(c.Ignore) > 0 {
 		cs := &ClassificationSpec{}
 		if c.FailOn != nil {
@@ -58,6 +59,28 @@ func ToDocument(p *gate.Policy) *Document {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// docCrossCheck writes spec.crossCheck only when it differs from the
+// defaults, to keep rendered policies short.
+func docCrossCheck(c gate.CrossCheckPolicy) *CrossCheckSpec {
+	if c == (gate.CrossCheckPolicy{}) {
+		return nil
+	}
+	cs := &CrossCheckSpec{Enabled: ptr(!c.Disabled), Required: ptr(c.Required), OnMismatch: "warn"}
+	if c.MismatchInconclusive {
+		cs.OnMismatch = "inconclusive"
+	}
+	if c.MinVolumeCoverage > 0 {
+		cs.MinVolumeCoverage = NewPercent(c.MinVolumeCoverage)
+	}
+	if c.URL != "" || c.Namespace != "" || c.Service != "" || c.Port != 0 {
+		cs.Prometheus = &PrometheusSpec{URL: c.URL, Namespace: c.Namespace, Service: c.Service}
+		if c.Port != 0 {
+			cs.Prometheus.Port = ptr(c.Port)
+		}
+	}
+	return cs
+}
 
 func docConds(cs []gate.Cond) []Condition {
 	out := make([]Condition, len(cs))

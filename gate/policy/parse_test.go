@@ -101,6 +101,9 @@ func TestFullFixture(t *testing.T) {
 	if p.Decision != gate.Estimate || p.Confidence != 0.999 || p.Tolerance != 1.5 || !p.StopOnPass || !p.KeepTapping {
 		t.Errorf("decision/confidence/tolerance/stopOnPass/keepTapping = %v/%v/%v/%v/%v", p.Decision, p.Confidence, p.Tolerance, p.StopOnPass, p.KeepTapping)
 	}
+	if cc := p.CrossCheck; cc.Disabled || !cc.Required || !cc.MismatchInconclusive || cc.MinVolumeCoverage != 0.05 || cc.URL != "https://thanos.monitoring.example.com/prometheus" {
+		t.Errorf("crossCheck = %+v", cc)
+	}
 	if strings.Join(p.RedactHeaders, ",") != "x-session-key,x-tenant-secret" {
 		t.Errorf("redactHeaders = %q", p.RedactHeaders)
 	}
@@ -388,6 +391,14 @@ func TestInvalidFixtures(t *testing.T) {
 			{25, 48, "spec.rules[0].latency.metric", `metric "p99" is not latency`},
 		},
 
+		"crosscheck.yaml": {
+			{8, 15, "spec.crossCheck.required", `required is set but the cross-check is disabled (enabled: false): remove one of them`},
+			{9, 17, "spec.crossCheck.onMismatch", `onMismatch "fail" is not warn (the default) or inconclusive`},
+			{10, 24, "spec.crossCheck.minVolumeCoverage", `120% is more than 100%: write a percentage between 0% and 100%`},
+			{12, 12, "spec.crossCheck.prometheus.url", `url "prometheus:9090" is not an http(s) URL such as http://prometheus.monitoring:9090`},
+			{12, 12, "spec.crossCheck.prometheus.url", `url and namespace/service/port both say where Prometheus is: give the url, or the service reached through the apiserver, not both`},
+			{14, 13, "spec.crossCheck.prometheus.port", `port 70000 is not between 1 and 65535`},
+		},
 		"decisions.yaml": {
 			{6, 13, "spec.decision", `decision "bayesian" is not one of sequential (the default), estimate`},
 			{7, 15, "spec.confidence", `confidence 100% must be above 50% and below 100%, e.g. 99%`},
@@ -453,7 +464,7 @@ func TestInvalidFixtures(t *testing.T) {
 }
 
 // exactFixtures are the invalid fixtures whose table holds whole messages.
-var exactFixtures = map[string]bool{"decisions.yaml": true, "compare.yaml": true, "compare-one-target.yaml": true}
+var exactFixtures = map[string]bool{"crosscheck.yaml": true, "decisions.yaml": true, "compare.yaml": true, "compare-one-target.yaml": true}
 
 // TestErrorFormat pins the rendering users and editors see.
 func TestErrorFormat(t *testing.T) {

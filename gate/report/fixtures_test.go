@@ -587,6 +587,37 @@ type fixture struct {
 	build func() (*gate.Verdict, Meta)
 }
 
+// crossChecked: passTwoTargets with a cross-check against Prometheus: the
+// first target's sample is representative at 6.7% of the volume (3 pods
+// at 500 rps, maxRPS 100), the second's is not: its errors fall late in
+// each second, where first-N-per-second sampling does not look.
+func crossChecked() (*gate.Verdict, Meta) {
+	v, meta := passTwoTargets()
+	src := "prometheus via the apiserver's service proxy (linkerd-viz/prometheus:9090)"
+	buckets := func(total float64) gate.Quantiles {
+		return gate.HistogramQuantiles([]gate.HistogramBucket{{UpperMs: 10, Count: total * 0.2}, {UpperMs: 50, Count: total * 0.9}, {UpperMs: 100, Count: total * 0.985}, {UpperMs: 200, Count: total * 0.998}, {UpperMs: math.Inf(1), Count: total}})
+	}
+	for i := range v.Targets {
+		t := &v.Targets[i]
+		total := float64(t.Requests) * 15
+		cc := &gate.CrossCheck{
+			TappedRequests: t.Requests, TappedFailures: t.Failures, TotalRequests: total,
+			VolumeCoverage: float64(t.Requests) / total, TappedErrorRate: 1 - t.SuccessRate,
+			Latency: buckets(total), Source: src, PValue: 0.62,
+		}
+		cc.TotalFailures = cc.TappedErrorRate * total
+		cc.TotalErrorRate = cc.TappedErrorRate
+		if i == 1 {
+			cc.TotalFailures = 0.04 * total
+			cc.TotalErrorRate = 0.04
+			cc.Mismatch, cc.PValue = true, 3.1e-9
+			cc.Notes = []string{"labelSelector track!=canary cannot be applied to the metrics (only equality terms map to labels): the counts cover every pod of the target"}
+		}
+		t.CrossCheck = cc
+	}
+	return v, meta
+}
+
 var fixtures = []fixture{
 	{"pass-two-targets", passTwoTargets},
 	{"fail-dry-run", failDryRun},
@@ -596,4 +627,5 @@ var fixtures = []fixture{
 	{"sequential-mix", sequentialMix},
 	{"stopped-early", stoppedEarly},
 	{"compare-baseline", compareBaseline},
+	{"cross-check", crossChecked},
 }

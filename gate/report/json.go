@@ -109,9 +109,12 @@ type Target struct {
 	// are in the totals but not in Pods.
 	OtherPodsRequests uint64 `json:"otherPodsRequests"`
 	// Coverage is the share of the window the target was tapped (0..1).
-	Coverage float64  `json:"coverage"`
-	Pods     []Pod    `json:"pods"`
-	Notes    []string `json:"notes"`
+	Coverage float64 `json:"coverage"`
+	// CrossCheck compares the tapped sample with the proxies' own counts;
+	// omitted when none ran.
+	CrossCheck *CrossCheck `json:"crossCheck,omitempty"`
+	Pods       []Pod       `json:"pods"`
+	Notes      []string    `json:"notes"`
 }
 
 // Pod is one pod of a target.
@@ -361,6 +364,7 @@ func buildTarget(t *gate.TargetResult, v *gate.Verdict) Target {
 		EvictedInFlight:   t.Evicted,
 		OtherPodsRequests: t.PodsOther,
 		Coverage:          orZero(t.Coverage),
+		CrossCheck:        buildCrossCheck(t),
 		Pods:              make([]Pod, 0, len(t.Pods)),
 		Notes:             Notes(t, v),
 	}

@@ -116,6 +116,17 @@ func JUnit(w io.Writer, v *gate.Verdict, meta Meta) error {
 			s.Properties = append(s.Properties, junitProperty{"stopReason", xmlText(v.StopReason)})
 		}
 	}
+	for i := range v.Targets {
+		t := &v.Targets[i]
+		if cc := t.CrossCheck; cc != nil {
+			pre := "crossCheck." + xmlText(t.Name) + "."
+			s.Properties = append(s.Properties,
+				junitProperty{pre + "volumeCoverage", strconv.FormatFloat(orZero(cc.VolumeCoverage), 'f', 4, 64)},
+				junitProperty{pre + "tappedErrorRate", strconv.FormatFloat(orZero(cc.TappedErrorRate), 'f', 6, 64)},
+				junitProperty{pre + "totalErrorRate", strconv.FormatFloat(orZero(cc.TotalErrorRate), 'f', 6, 64)},
+				junitProperty{pre + "mismatch", strconv.FormatBool(cc.Mismatch)})
+		}
+	}
 	if !meta.StartTime.IsZero() {
 		// The JUnit schema's timestamp has no zone; it is UTC.
 		s.Timestamp = meta.StartTime.UTC().Format("2006-01-02T15:04:05")

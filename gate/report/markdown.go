@@ -64,6 +64,16 @@ func markdown(v *gate.Verdict, meta Meta, limit int) []byte {
 		b.WriteString("\n</details>\n")
 	}
 
+	if hasCrossCheck(v) {
+		b.WriteString("\n### Cross-check against the proxies' own counts\n\n")
+		var rows [][]string
+		for _, r := range crossCheckRows(v) {
+			rows = append(rows, []string{mdCell(r[0]), mdCell(r[1]), mdCell(r[2]), mdCell(r[3]), mdCell(r[4]), mdCell(r[5])})
+		}
+		mdTable(&b, []string{"Target", "Tapped / all requests", "Volume", "Errors tapped / all", "p99 tapped / all (buckets)", "Sample"},
+			rows, b.Len()+(limit-b.Len())/8, "targets")
+	}
+
 	b.WriteString("\n### Rules\n\n")
 	head, rules := mdRuleRows(v)
 	mdTable(&b, head, rules, b.Len()+(limit-b.Len()-reserve)*3/4, "rules")

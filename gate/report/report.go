@@ -239,6 +239,7 @@ func cleanSource(s string) string {
 func Notes(t *gate.TargetResult, v *gate.Verdict) []string {
 	notes := make([]string, 0, len(t.Notes)+2)
 	notes = append(notes, t.Notes...)
+	notes = append(notes, crossCheckNotes(t)...)
 	if t.InFlight > 0 {
 		when := "when the window closed"
 		switch {

@@ -16,6 +16,7 @@ func TestTerminationMessage(t *testing.T) {
 		"inconclusive-zero-traffic": "INCONCLUSIVE payments-canary: success-rate on payments: no requests matched this rule: zero traffic is never a pass; and 1 more rule (exit 1)",
 		"replay-unknown-time":       "INCONCLUSIVE web-smoke: traffic-present on web: the events carry no time (a plain linkerd viz tap recording), so a rate per second is unknown; record with tapgate to keep arrival times (exit 3)",
 		"interrupted-partial":       "INCONCLUSIVE api: success-rate on api: only 57 of the 100 requests needed; partial: the window did not close (exit 5)",
+		"cross-check":               "PASS api-gateway-release: all 5 rules passed (exit 0)",
 		"sequential-mix":            "INCONCLUSIVE checkout-release: checkout-errors on checkout: undecided at 99% confidence: 6 of 412 failed (1.456%), not yet enough to tell 0.5% failing from 2% failing; about 472 more requests would likely decide it at the observed rate (~1m9s at 6.9/s) (exit 3)",
 		"stopped-early":             "FAIL checkout-canary: success-rate on canary: success rate 93.651% < 99.5% (n=63); stopped after 2.1s of the 40s window (exit 1)",
 		"compare-baseline":          "INCONCLUSIVE checkout-canary-compare: p99-vs-stable on canary: undecided at 99% confidence: canary p99 125.553ms (3000 samples) vs stable 93.946ms (3000 samples), bound 112.735ms; at the observed rate the test is unlikely to decide: it is too close to the threshold for any practical sample; and 1 more rule (exit 3)",

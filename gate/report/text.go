@@ -34,6 +34,7 @@ func Text(w io.Writer, v *gate.Verdict, meta Meta) error {
 		b.WriteByte('\n')
 		writePods(&b, v)
 	}
+	writeCrossCheck(&b, v)
 	b.WriteByte('\n')
 	writeRules(&b, v)
 	writeGuidance(&b, v)

@@ -42,6 +42,28 @@ type Result struct {
 	Verdict *gate.Verdict
 	Start   time.Time
 	Engine  *gate.Engine
+	// at and final are what Verdict was evaluated with, for Reevaluate.
+	at    time.Duration
+	final bool
+}
+
+// WindowStart and WindowEnd are the wall-clock bounds of the evaluated
+// window of a live run (after warmup, up to the end or the early stop).
+func (r *Result) WindowStart() time.Time {
+	return r.Start.Add(r.warmup())
+}
+
+func (r *Result) warmup() time.Duration { return r.Engine.Policy().Warmup }
+
+// WindowEnd is where the evaluated window ended.
+func (r *Result) WindowEnd() time.Time { return r.WindowStart().Add(r.Verdict.Elapsed) }
+
+// Reevaluate recomputes the verdict as the run ended, after the caller
+// gave the engine more to judge with (the proxies' own counts of a
+// cross-check).
+func (r *Result) Reevaluate() *gate.Verdict {
+	r.Verdict = r.Engine.Evaluate(r.at, r.final)
+	return r.Verdict
 }
 
 // Run runs the gate. It returns the verdict even when err is
@@ -129,6 +151,7 @@ loop:
 		}
 		if srcErr == nil {
 			res.Verdict = st.finish(eng, cfg, res.Start)
+			res.at, res.final = st.at, true
 			return res, nil
 		}
 	}
@@ -166,6 +189,7 @@ loop:
 	}
 	final := !interrupted && srcErr == nil
 	res.Verdict = eng.Evaluate(el, final)
+	res.at, res.final = el, final
 	if interrupted {
 		return res, ErrInterrupted
 	}
