@@ -41,14 +41,16 @@ func demoCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "report", Usage: "also write a report file, FORMAT=PATH (repeatable)"},
 			&cli.StringFlag{Name: "record", Usage: "also write the tapped events to FILE (linkerd viz tap -o json shape)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr while tapping"},
+			&cli.BoolFlag{Name: "no-cross-check", Usage: "do not start a Prometheus for the cross-check even when one is installed"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg := &runConfig{
-				PolicyRef: c.String("policy"),
-				Window:    c.Duration("window"),
-				Warmup:    c.Duration("warmup"),
-				Output:    c.String("output"),
-				Live:      liveConfig{Record: c.String("record"), Quiet: c.Bool("quiet")},
+				PolicyRef:    c.String("policy"),
+				Window:       c.Duration("window"),
+				Warmup:       c.Duration("warmup"),
+				Output:       c.String("output"),
+				Live:         liveConfig{Record: c.String("record"), Quiet: c.Bool("quiet")},
+				NoCrossCheck: c.Bool("no-cross-check"),
 			}
 			if cfg.Output != "text" && cfg.Output != "json" {
 				return usageErr(fmt.Errorf("--output %q: use text or json", cfg.Output))
@@ -156,7 +158,27 @@ func runDemo(ctx context.Context, cfg *runConfig, scenario string, stdout, stder
 				stops = "taps the whole window"
 			}
 			fmt.Fprintf(stderr, "tapgate demo: gate %d, %s: %s for %s warmup + %s window (%s)\n",
-				i+1, p.Name, targetList(p), p.Warmup, p.Window, stops)
+				i+1, p.Name, targetList(p), gate.FormatWindow(p.Warmup), gate.FormatWindow(p.Window), stops)
+		}
+	}
+	// A real Prometheus scraping the simulator, when one is installed, for
+	// the cross-check; the demo works without it.
+	var cc *crossCheck
+	if !cfg.NoCrossCheck {
+		if url, stopProm, err := demoPrometheus(ctx, addr, ca); err != nil {
+			if !cfg.Live.Quiet {
+				fmt.Fprintf(stderr, "tapgate demo: no cross-check: %v\n", err)
+			}
+		} else {
+			defer stopProm()
+			c := *cfg
+			c.PrometheusURL = url
+			if cc, err = newCrossCheck(ctx, &c, ps[0], nil, stderr); err != nil {
+				return err
+			}
+			if !cfg.Live.Quiet {
+				fmt.Fprintf(stderr, "tapgate demo: Prometheus at %s scrapes the simulated proxies every second, for the cross-check\n", url)
+			}
 		}
 	}
 	var prog *progress
@@ -189,7 +211,7 @@ func runDemo(ctx context.Context, cfg *runConfig, scenario string, stdout, stder
 					return owner() == i
 				})
 			}
-			g := runOne(ctx, cfgs[i], p, srcs[i], true, desc, pr)
+			g := runOne(ctx, cfgs[i], p, srcs[i], true, desc, pr, cc)
 			results[i] = g
 			mu.Lock()
 			running[i] = false
@@ -199,10 +221,10 @@ func runDemo(ctx context.Context, cfg *runConfig, scenario string, stdout, stder
 				v := g.verdict
 				how := "after its"
 				if v.StoppedEarly {
-					how = "stopped early, after " + gate.FormatDuration(v.Elapsed) + " of its"
+					how = fmt.Sprintf("stopped early, after %.1fs of its", v.Elapsed.Seconds())
 				}
 				prog.note(fmt.Sprintf("tapgate demo: gate %d, %s: %s (%s %s window)", i+1, p.Name,
-					strings.ToUpper(v.Outcome.String()), how, gate.FormatDuration(p.Window)))
+					strings.ToUpper(v.Outcome.String()), how, gate.FormatWindow(p.Window)))
 			}
 		}()
 	}

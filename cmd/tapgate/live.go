@@ -68,32 +68,34 @@ func keepalive() {
 	}
 }
 
-// kubeSource builds the live tap through the Kubernetes API.
-func kubeSource(cfg *runConfig, p *gate.Policy) (gate.Source, string, error) {
+// kubeSource builds the live tap through the Kubernetes API; the
+// rest.Config is the one it taps with, for the cross-check.
+func kubeSource(cfg *runConfig, p *gate.Policy) (gate.Source, string, *rest.Config, error) {
 	keepalive()
 	// Request headers are decoded only to be recorded.
 	opts := kube.Options{RequestHeaders: cfg.Live.Record != ""}
 	for _, t := range p.Targets {
 		if t.Resource.Name == "" && t.Resource.Type != "namespace" {
-			return nil, "", usageErr(fmt.Errorf("target %q names no resource: a live tap needs one; give TYPE/NAME on the command line (tapgate run --policy %s deploy/web) or resource: in the policy", t.Name, cfg.PolicyRef))
+			return nil, "", nil, usageErr(fmt.Errorf("target %q names no resource: a live tap needs one; give TYPE/NAME on the command line (tapgate run --policy %s deploy/web) or resource: in the policy", t.Name, cfg.PolicyRef))
 		}
 	}
 	if u := cfg.Live.TapURL; u != "" {
 		if cfg.Live.Kubeconfig != "" || cfg.Live.Context != "" {
-			return nil, "", usageErr(errors.New("--tap-url replaces the kubeconfig: drop --kubeconfig and --context"))
+			return nil, "", nil, usageErr(errors.New("--tap-url replaces the kubeconfig: drop --kubeconfig and --context"))
 		}
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			return nil, "", usageErr(fmt.Errorf("--tap-url %q: give an http:// or https:// URL, e.g. http://127.0.0.1:8001 from kubectl proxy", u))
+			return nil, "", nil, usageErr(fmt.Errorf("--tap-url %q: give an http:// or https:// URL, e.g. http://127.0.0.1:8001 from kubectl proxy", u))
 		}
 		ns := cfg.AdHoc.Namespace
 		if ns == "" {
 			ns = "default"
 		}
-		src, err := kube.NewSource(&rest.Config{Host: u}, nil, p.Targets, ns, opts)
+		rc := &rest.Config{Host: u}
+		src, err := kube.NewSource(rc, nil, p.Targets, ns, opts)
 		if err != nil {
-			return nil, "", usageErr(err)
+			return nil, "", nil, usageErr(err)
 		}
-		return src, "live tap via " + u, nil
+		return src, "live tap via " + u, rc, nil
 	}
 	rc, ns, err := kube.LoadConfig(kube.ClientOptions{
 		Kubeconfig: cfg.Live.Kubeconfig,
@@ -101,21 +103,21 @@ func kubeSource(cfg *runConfig, p *gate.Policy) (gate.Source, string, error) {
 		Namespace:  cfg.AdHoc.Namespace,
 	})
 	if err != nil {
-		return nil, "", infraErr(err)
+		return nil, "", nil, infraErr(err)
 	}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, "", infraErr(fmt.Errorf("kubernetes client: %w", err))
+		return nil, "", nil, infraErr(fmt.Errorf("kubernetes client: %w", err))
 	}
 	src, err := kube.NewSource(rc, cs, p.Targets, ns, opts)
 	if err != nil {
 		var ke *kube.Error
 		if errors.As(err, &ke) && ke.Kind == kube.BadTarget {
-			return nil, "", usageErr(err)
+			return nil, "", nil, usageErr(err)
 		}
-		return nil, "", infraErr(err)
+		return nil, "", nil, infraErr(err)
 	}
-	return src, "live tap via " + rc.Host, nil
+	return src, "live tap via " + rc.Host, rc, nil
 }
 
 // recorder writes the events a live gate sees; errors are kept for the end

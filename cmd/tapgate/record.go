@@ -76,7 +76,7 @@ func runRecord(ctx context.Context, cfg *runConfig, d time.Duration, stderr io.W
 	if err != nil {
 		return usageErr(err)
 	}
-	src, desc, err := kubeSource(cfg, p)
+	src, desc, _, err := kubeSource(cfg, p)
 	if err != nil {
 		return err
 	}

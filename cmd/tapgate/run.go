@@ -35,7 +35,10 @@ type runConfig struct {
 	Reports     []report.Spec
 	PrintPolicy bool
 	KeepTapping bool
-	Live        liveConfig
+	// PrometheusURL and NoCrossCheck override spec.crossCheck.
+	PrometheusURL string
+	NoCrossCheck  bool
+	Live          liveConfig
 }
 
 func runFlags() []cli.Flag {
@@ -65,6 +68,8 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "tolerance", Usage: "factor from the budget at which the error bounds hold, e.g. 2 (default: at half and twice the budget); overrides the policy's default"},
 		&cli.BoolFlag{Name: "stop-on-pass", Usage: "stop as soon as every rule has passed instead of tapping the whole window"},
 		&cli.BoolFlag{Name: "keep-tapping", Usage: "tap the whole window even after a FAIL is decided (default: stop at once)"},
+		&cli.StringFlag{Name: "prometheus-url", Usage: "cross-check with this Prometheus, Thanos or Mimir HTTP API instead of linkerd-viz's Prometheus through the apiserver"},
+		&cli.BoolFlag{Name: "no-cross-check", Usage: "do not cross-check the tapped sample with the proxies' own counts in Prometheus"},
 	}, liveFlags()...)
 }
 
@@ -120,6 +125,8 @@ func runConfigFrom(c *cli.Context) (*runConfig, error) {
 		StopOnPass:     c.Bool("stop-on-pass"),
 	}
 	cfg.KeepTapping = c.Bool("keep-tapping")
+	cfg.PrometheusURL = c.String("prometheus-url")
+	cfg.NoCrossCheck = c.Bool("no-cross-check")
 	if cfg.Output != "text" && cfg.Output != "json" {
 		return nil, fmt.Errorf("--output %q: use text or json", cfg.Output)
 	}
@@ -268,24 +275,28 @@ func runGate(ctx context.Context, cfg *runConfig, stdin io.Reader, stdout, stder
 		if err != nil {
 			return usageErr(err)
 		}
-		return gateWith(ctx, cfg, p, src, false, "replay "+cfg.Replay, stdout, stderr)
+		return gateWith(ctx, cfg, p, src, false, "replay "+cfg.Replay, stdout, stderr, nil)
 	}
-	src, desc, err := kubeSource(cfg, p)
+	src, desc, rc, err := kubeSource(cfg, p)
 	if err != nil {
 		return err
 	}
-	return gateWith(ctx, cfg, p, src, true, desc, stdout, stderr)
+	cc, err := newCrossCheck(ctx, cfg, p, rc, stderr)
+	if err != nil {
+		return err
+	}
+	return gateWith(ctx, cfg, p, src, true, desc, stdout, stderr, cc)
 }
 
 // gateWith runs the gate over src and turns the outcome into reports and an
 // exit code. live runs on the wall clock with progress; otherwise the source
 // is a recording.
-func gateWith(ctx context.Context, cfg *runConfig, p *gate.Policy, src gate.Source, live bool, desc string, stdout, stderr io.Writer) error {
+func gateWith(ctx context.Context, cfg *runConfig, p *gate.Policy, src gate.Source, live bool, desc string, stdout, stderr io.Writer, cc *crossCheck) error {
 	var prog *progress
 	if live && !cfg.Live.Quiet {
 		prog = newProgress(stderr, p)
 	}
-	g := runOne(ctx, cfg, p, src, live, desc, prog)
+	g := runOne(ctx, cfg, p, src, live, desc, prog, cc)
 	if prog != nil {
 		prog.done()
 	}
@@ -305,8 +316,9 @@ type gateResult struct {
 	infra    bool
 }
 
-// runOne runs one gate, showing its progress on prog when not nil.
-func runOne(ctx context.Context, cfg *runConfig, p *gate.Policy, src gate.Source, live bool, desc string, prog *progress) *gateResult {
+// runOne runs one gate, showing its progress on prog when not nil, and
+// cross-checks it with cc when not nil.
+func runOne(ctx context.Context, cfg *runConfig, p *gate.Policy, src gate.Source, live bool, desc string, prog *progress, cc *crossCheck) *gateResult {
 	g := &gateResult{p: p}
 	rcfg := runner.Config{Policy: p, Source: src, Live: live}
 	if prog != nil {
@@ -333,6 +345,9 @@ func runOne(ctx context.Context, cfg *runConfig, p *gate.Policy, src gate.Source
 	if res == nil {
 		g.failure, g.noReport = usageErr(runErr), true
 		return g
+	}
+	if runErr == nil {
+		cc.apply(ctx, res)
 	}
 	g.verdict = res.Verdict
 	code := gate.ExitCode(res.Verdict.Outcome, p.OnInconclusive)

@@ -26,17 +26,25 @@
 //	    - {method: POST, path: /api/v1/checkout, weight: 3, bytes: 420}
 //	    - {path: /pkg.Svc/Call, grpc: true}
 //	    errors: {"503": 0.02, "500": 1%, UNAVAILABLE: 0.01, reset: 0.001}
+//	    errorsLateInSecond: 0.5 # optional: the errors fall only on requests
+//	                            # arriving in the last half of each simulated
+//	                            # second, twice as often there (same overall
+//	                            # share); 1 (default): anywhere
 //	    latency: {p50: 35ms, p99: 120ms}   # lognormal; or {constant: 5ms}
 //	    phases:                 # from a point of the simulated clock on
 //	    - from: 20s
-//	      errors: {"503": 30%}  # rps, errors and latency override when set
+//	      errors: {"503": 30%}  # rps, errors, errorsLateInSecond and latency
+//	                            # override when set
 //	    callers:                # outbound traffic to another workload
 //	    - to: payments          # or namespace/name
 //	      rps: 6
 //	      routes: [{method: POST, path: /v1/charges}]  # default: the callee's
 //
 // Decoding is strict (unknown and duplicate keys are errors) and every
-// problem is reported as file:line.
+// problem is reported as file:line. errorsLateInSecond is a share of the
+// second above 0 and at most 1 (0.25 or "25%"), and the errors in effect
+// must fit in it: with errorsLateInSecond 0.1 they may add up to at most
+// 0.1 of all requests (all of the last 100ms of every second).
 //
 // # Model
 //
@@ -65,5 +73,50 @@
 // the previous one or when its last tapped request ends, whichever is
 // later. As with Linkerd, nothing at all (not even response headers) is
 // sent until the first event: a client waiting on an idle target sees no
-// response until traffic arrives or the simulation ends.
+// response until traffic arrives or the simulation ends. Since tap windows
+// open when the tap opens, errorsLateInSecond hides the errors from a tap
+// whose windows open early in the simulated second (one opened as the clock
+// starts, with Options.StartAfterTaps, sees none) and doubles them for one
+// opened in the late half.
+//
+// # Proxy metrics
+//
+// GET /metrics on the same address serves, in Prometheus' text format,
+// what Linkerd's Prometheus holds after scraping every meshed simulated
+// proxy (its linkerd-proxy job): one set of series per pod, counting all
+// simulated traffic, tapped or not, whether a tap is open or not.
+//
+//	request_total          counter, when a request starts
+//	response_total         counter, when its response ends: classification
+//	                       ("success" | "failure", Linkerd's default: HTTP
+//	                       >= 500, grpc-status other than OK, reset),
+//	                       status_code (absent for a reset before response
+//	                       headers), grpc_status (gRPC responses) or error
+//	                       ("h2(INTERNAL_ERROR)" for a reset)
+//	response_latency_ms    histogram of the time to response headers in
+//	                       whole milliseconds (truncated), by status_code,
+//	                       buckets 1 2 3 4 5 10 20 30 40 50 100 200 300 400
+//	                       500 1000 2000 3000 4000 5000 10000 20000 30000
+//	                       40000 50000 +Inf
+//
+// Labels are what the proxy writes (direction, authority, target_addr,
+// target_ip, target_port, tls with client_id or no_tls_reason, the default
+// policy's srv_*, route_* and authz_* inbound; tls with server_id and the
+// destination's dst_namespace, dst_deployment (or dst_statefulset, ...),
+// dst_pod, dst_pod_template_hash, dst_serviceaccount, dst_service,
+// dst_control_plane_ns outbound) and the target labels linkerd-viz's
+// scrape configuration adds: namespace, pod, the owner (deployment,
+// statefulset or daemonset), control_plane_ns, workload_ns, and every pod
+// label under its sanitized name (app, track, pod_template_hash,
+// rollouts_pod_template_hash, ...). job and instance are left to the
+// scraping Prometheus. Inbound series live at the callee's pod; a modeled
+// caller's requests also count outbound at the caller's pod; unmeshed pods
+// have no series (Prometheus does not scrape them). Every series the model
+// can produce exists at zero from New on (up to 20000 endpoints; beyond,
+// a series appears with its first request), so a Prometheus scraping
+// before the clock starts sees every increase. Both proxies count a
+// request's response (and its latency) when the callee finishes it, under
+// the same lock as Truth: the counters equal Truth's Started, Requests and
+// Failures (Pods, CallerPods) at every moment. They advance with the
+// simulated clock: at Speed 2 a Prometheus sees twice the rates.
 package sim

@@ -42,6 +42,7 @@ type params struct {
 	from    time.Duration
 	rps     float64
 	errs    []errChoice // cumulative probabilities
+	late    float64     // errors fall in the last `late` of each second; 1: anywhere
 	latency Latency
 }
 
@@ -254,7 +255,7 @@ func compileRoutes(rs []Route, d *deployment) ([]route, []float64) {
 }
 
 func (d *deployment) compilePhases(sd *Deployment) {
-	base := params{latency: Latency{Constant: Duration(10 * time.Millisecond)}}
+	base := params{late: 1, latency: Latency{Constant: Duration(10 * time.Millisecond)}}
 	apply := func(p *params, t *Traffic) {
 		if t.RPS != nil {
 			p.rps = *t.RPS
@@ -267,6 +268,9 @@ func (d *deployment) compilePhases(sd *Deployment) {
 				cum += float64(t.Errors[k])
 				p.errs = append(p.errs, errChoice{cum: cum, outcome: o})
 			}
+		}
+		if t.ErrorsLateInSecond != nil {
+			p.late = float64(*t.ErrorsLateInSecond)
 		}
 		if t.Latency != nil {
 			p.latency = *t.Latency
@@ -355,6 +359,7 @@ type view struct {
 	offset           time.Duration // RequestInit time relative to req.start
 	extra            time.Duration // added to latency (outbound sees the round trip)
 	taps             []*subscription
+	ep               *endpoint // the proxy's metrics series; set when the request starts
 }
 
 func (v *view) initAt() time.Duration { return v.req.start + v.offset }
@@ -371,7 +376,43 @@ func (v *view) endAt() time.Duration {
 }
 
 func (r *request) failed() bool {
-	return r.status >= 500 || r.grpc > 0 || r.reset
+	return failedOutcome(r.status, r.grpc, r.reset)
+}
+
+// failedOutcome is Linkerd's default classification: HTTP >= 500, a gRPC
+// status other than OK, or a reset.
+func failedOutcome(status uint32, grpc int32, reset bool) bool {
+	return status >= 500 || grpc > 0 || reset
+}
+
+// resolveOutcome is what a request on route rt looks like when the error
+// o is drawn (nil: none): its HTTP status (0: reset before response
+// headers), grpc-status (-1: none) and whether the stream was reset. A gRPC
+// code applies to gRPC routes only; an HTTP error on a gRPC route carries
+// no grpc-status, as when the proxy answers itself; a reset has no
+// grpc-status, and response headers (200) only when it came after them.
+func resolveOutcome(rt *route, o *outcome, early bool) (status uint32, grpc int32, reset bool) {
+	status, grpc = 200, -1
+	if rt.grpc {
+		grpc = 0
+	}
+	switch {
+	case o == nil:
+	case o.reset:
+		grpc = -1
+		if early {
+			status = 0
+		}
+		return status, grpc, true
+	case o.grpc >= 0:
+		if rt.grpc {
+			grpc = o.grpc
+		}
+	default:
+		status = o.status
+		grpc = -1
+	}
+	return status, grpc, false
 }
 
 // newRequest draws the next request of f at time t.
@@ -389,30 +430,27 @@ func (m *model) newRequest(f *flow, t time.Duration, n uint64) *request {
 		r.srcAddr = netip.AddrPortFrom(f.clients[rng.IntN(len(f.clients))], eph)
 	}
 	p := m.phase(f.dst, t)
-	r.status = 200
-	if r.route.grpc {
-		r.grpc = 0
-	}
 	u := rng.Float64()
-	for _, e := range p.errs {
-		if u < e.cum {
-			switch {
-			case e.reset:
-				r.reset = true
+	if p.late < 1 {
+		// Errors only in the last p.late of each second, each 1/p.late as
+		// likely there: the same overall share.
+		if float64(t%time.Second) < (1-p.late)*float64(time.Second) {
+			u = 2 // above every cumulative probability: no error
+		} else {
+			u *= p.late
+		}
+	}
+	var chosen *outcome
+	for i := range p.errs {
+		if u < p.errs[i].cum {
+			chosen = &p.errs[i].outcome
+			if chosen.reset {
 				r.early = rng.IntN(2) == 0
-			case e.grpc >= 0:
-				if r.route.grpc {
-					r.grpc = e.grpc
-				}
-			default:
-				r.status = e.status
-				if r.route.grpc {
-					r.grpc = -1 // an HTTP error from the proxy carries no grpc-status
-				}
 			}
 			break
 		}
 	}
+	r.status, r.grpc, r.reset = resolveOutcome(r.route, chosen, r.early)
 	r.latency = p.latency.draw(rng)
 	r.body = r.latency/20 + time.Duration(rng.IntN(500))*time.Microsecond
 	if r.body > 5*time.Millisecond {
@@ -421,11 +459,6 @@ func (m *model) newRequest(f *flow, t time.Duration, n uint64) *request {
 	r.bytes = uint64(r.route.bytes/2 + rng.IntN(r.route.bytes+1))
 	if r.reset {
 		r.bytes /= 3
-		r.status = 0
-		if !r.early {
-			r.status = 200
-		}
-		r.grpc = -1
 	}
 	if rng.IntN(4) == 0 {
 		r.auth = "Bearer s3cr3t-" + strconv.FormatUint(rng.Uint64()%1e12, 36)

@@ -76,6 +76,7 @@ func (s *Simulator) AdoptPods(ns, name, templateHash string, pods []PodIdentity)
 			}
 			p.buildMeta()
 		}
+		s.prom.reset(s.m) // label sets name the adopted pods
 		return nil
 	}
 	return fmt.Errorf("sim: no workload %s/%s in the scenario", ns, name)

@@ -69,8 +69,15 @@ type Traffic struct {
 	// Errors maps a response condition to its probability: an HTTP status
 	// ("503"), a gRPC code ("UNAVAILABLE" or "grpc:14", gRPC routes only) or
 	// "reset". Probabilities are ratios (0.02) or percentages ("2%").
-	Errors  map[string]Ratio `yaml:"errors"`
-	Latency *Latency         `yaml:"latency"`
+	Errors map[string]Ratio `yaml:"errors"`
+	// ErrorsLateInSecond, when set below 1, puts the errors only on
+	// requests arriving in the last share of each simulated second (0.5:
+	// the last 500ms), each at 1/share times its probability, so the
+	// overall share of every error stays as Errors says. Tap's
+	// first-N-per-second sampling then under-samples them. 1 (the default)
+	// spreads them evenly.
+	ErrorsLateInSecond *Ratio   `yaml:"errorsLateInSecond"`
+	Latency            *Latency `yaml:"latency"`
 }
 
 // Phase overrides traffic from a point in time on, e.g. an error burst.
@@ -386,6 +393,11 @@ func (d *Deployment) validate(v *validator, p []any) {
 	}
 	validateRoutes(v, with(p, "routes"), d.Routes, &grpc)
 	d.Traffic.validate(v, p, grpc)
+	// The errors in effect must fit in the late share of the second in
+	// effect; a phase inherits what it does not set.
+	eff := lateErrors{late: 1}
+	eff.apply(&d.Traffic)
+	eff.check(v, p, &d.Traffic)
 	var last time.Duration = -1
 	for i := range d.Phases {
 		ph := &d.Phases[i]
@@ -398,6 +410,8 @@ func (d *Deployment) validate(v *validator, p []any) {
 		}
 		last = time.Duration(ph.From)
 		ph.Traffic.validate(v, pp, grpc)
+		eff.apply(&ph.Traffic)
+		eff.check(v, pp, &ph.Traffic)
 	}
 	for i := range d.Callers {
 		c := &d.Callers[i]
@@ -457,6 +471,9 @@ func (t *Traffic) validate(v *validator, p []any, grpc bool) {
 	if sum > 1+1e-9 {
 		v.errorf(with(p, "errors"), "error probabilities add up to %.4g, more than 1", sum)
 	}
+	if l := t.ErrorsLateInSecond; l != nil && (*l <= 0 || *l > 1) {
+		v.errorf(with(p, "errorsLateInSecond"), "errorsLateInSecond must be above 0 and at most 1 (a share of each second, e.g. 0.5 or \"50%%\"; 1 spreads the errors evenly), got %v", float64(*l))
+	}
 	if l := t.Latency; l != nil {
 		lp := with(p, "latency")
 		switch {
@@ -469,6 +486,43 @@ func (t *Traffic) validate(v *validator, p []any, grpc bool) {
 			v.errorf(lp, "latency p99 (%v) is below p50 (%v)", time.Duration(l.P99), time.Duration(l.P50))
 		}
 	}
+}
+
+// lateErrors tracks the error probabilities and errorsLateInSecond in
+// effect through a deployment's phases.
+type lateErrors struct {
+	sum, late float64
+}
+
+func (e *lateErrors) apply(t *Traffic) {
+	if t.Errors != nil {
+		e.sum = 0
+		for _, r := range t.Errors {
+			e.sum += float64(r)
+		}
+	}
+	if t.ErrorsLateInSecond != nil {
+		e.late = float64(*t.ErrorsLateInSecond)
+	}
+}
+
+// check reports errors that cannot all fall in the late share of the
+// second, at the key of t that brought them together. Out-of-range values
+// are reported by Traffic.validate.
+func (e *lateErrors) check(v *validator, p []any, t *Traffic) {
+	if e.late <= 0 || e.late >= 1 || e.sum > 1 || e.sum <= e.late+1e-9 {
+		return
+	}
+	if t.ErrorsLateInSecond == nil && t.Errors == nil {
+		return // nothing changed here: reported where it was set
+	}
+	key := "errorsLateInSecond"
+	if t.ErrorsLateInSecond == nil {
+		key = "errors"
+	}
+	v.errorf(with(p, key), "errorsLateInSecond %.4g cannot hold errors that add up to %.4g of all requests: "+
+		"they must fit in the last %.4g%% of each second (raise errorsLateInSecond to at least %.4g or lower the errors)",
+		e.late, e.sum, 100*e.late, e.sum)
 }
 
 // outcome is a parsed error key: an HTTP status, a gRPC code or a reset.

@@ -122,8 +122,9 @@ func (s *Simulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			renderJSON(w, version.Info{}, http.StatusOK)
 			return
 		case "/metrics":
-			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-			_, _ = fmt.Fprintf(w, "# tapgate simulator\ntap_requests_total %d\n", len(s.TapRequests()))
+			// Every simulated proxy's request metrics, as Linkerd's
+			// Prometheus would hold them (metrics.go).
+			s.metrics.ServeHTTP(w, r)
 			return
 		case "/openapi/v2":
 			renderJSON(w, map[string]any{"swagger": "2.0", "info": map[string]string{"title": "Api", "version": "v0"}}, http.StatusOK)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,8 @@ type Simulator struct {
 	openCh  chan struct{} // signalled when a stream opens
 	tapReqs []TapRequestInfo
 	truth   truthState
+	prom    metricsState // the proxies' own metrics; guarded by mu, like truth
+	metrics http.Handler
 	faults  faults
 	nextSub int
 	started bool // the clock runs; guarded by mu
@@ -92,6 +95,8 @@ func New(s *Scenario, opts Options) (*Simulator, error) {
 		sim.dur = opts.Duration
 	}
 	sim.truth.init()
+	sim.prom.reset(m)
+	sim.metrics = sim.metricsHandler()
 	return sim, nil
 }
 
@@ -228,12 +233,14 @@ func (s *Simulator) Generate(n int, fn func(*gate.Event)) (int, error) {
 func (s *Simulator) onStart(r *request) {
 	s.mu.Lock()
 	s.truth.start(r, s.opts.Record)
+	s.prom.start(r)
 	s.mu.Unlock()
 }
 
 func (s *Simulator) onDone(r *request) {
 	s.mu.Lock()
 	s.truth.done(r, s.opts.LatencyCap)
+	s.prom.done(r)
 	s.mu.Unlock()
 }
 

@@ -52,6 +52,14 @@ func TestParseErrors(t *testing.T) {
 		{"no routes", head + "  - name: web\n    pods: 1\n", `test.yaml:5: deployment "web" has no routes`},
 		{"phase order", head + "  - name: web\n    routes: [{path: /}]\n    phases:\n    - from: 20s\n    - from: 10s\n", `test.yaml:9: phases must be in increasing order`},
 		{"empty", "", "empty scenario"},
+		{"late zero", head + "  - name: web\n    routes: [{path: /}]\n    errorsLateInSecond: 0\n", `test.yaml:7: errorsLateInSecond must be above 0 and at most 1`},
+		{"late above 1", head + "  - name: web\n    routes: [{path: /}]\n    errorsLateInSecond: 150%\n", `test.yaml:7: errorsLateInSecond must be above 0 and at most 1 (a share of each second, e.g. 0.5 or "50%"; 1 spreads the errors evenly), got 1.5`},
+		{"late negative", head + "  - name: web\n    routes: [{path: /}]\n    phases:\n    - from: 1s\n      errorsLateInSecond: -0.5\n", `test.yaml:9: errorsLateInSecond must be above 0`},
+		{"late not a ratio", head + "  - name: web\n    routes: [{path: /}]\n    errorsLateInSecond: half\n", `test.yaml:7: "half" is not a probability`},
+		{"late too small", head + "  - name: web\n    routes: [{path: /}]\n    errors: {\"503\": 20%, \"500\": 10%}\n    errorsLateInSecond: 0.25\n", `test.yaml:8: errorsLateInSecond 0.25 cannot hold errors that add up to 0.3 of all requests: they must fit in the last 25% of each second (raise errorsLateInSecond to at least 0.3 or lower the errors)`},
+		{"phase errors too many", head + "  - name: web\n    routes: [{path: /}]\n    errors: {\"503\": 1%}\n    errorsLateInSecond: 0.1\n    phases:\n    - from: 10s\n      errors: {\"503\": 50%}\n", `test.yaml:11: errorsLateInSecond 0.1 cannot hold errors that add up to 0.5`},
+		{"phase late too small", head + "  - name: web\n    routes: [{path: /}]\n    errors: {\"503\": 30%}\n    phases:\n    - from: 10s\n      errorsLateInSecond: 0.2\n", `test.yaml:10: errorsLateInSecond 0.2 cannot hold errors that add up to 0.3`},
+		{"late key case", head + "  - name: web\n    routes: [{path: /}]\n    errorslateinsecond: 0.5\n", `test.yaml:7: unknown key "errorslateinsecond" in a deployment`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

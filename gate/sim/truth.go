@@ -46,6 +46,10 @@ type Truth struct {
 	Pods        map[string]*Counts
 	// Edges count caller traffic, keyed "ns/caller -> ns/callee".
 	Edges map[string]*Counts
+	// CallerPods count caller traffic by the calling pod, keyed
+	// "namespace/pod": what each caller's proxy sees OUTBOUND (the
+	// latencies are the callee's).
+	CallerPods map[string]*Counts
 	// Records holds each pod's first inbound requests, keyed "namespace/pod".
 	Records map[string][]Record
 	// Now is the simulated time of the snapshot.
@@ -53,12 +57,12 @@ type Truth struct {
 }
 
 type truthState struct {
-	deps, pods, edges map[string]*Counts
-	records           map[string][]Record
+	deps, pods, edges, callers map[string]*Counts
+	records                    map[string][]Record
 }
 
 func (t *truthState) init() {
-	t.deps, t.pods, t.edges = map[string]*Counts{}, map[string]*Counts{}, map[string]*Counts{}
+	t.deps, t.pods, t.edges, t.callers = map[string]*Counts{}, map[string]*Counts{}, map[string]*Counts{}, map[string]*Counts{}
 	t.records = map[string][]Record{}
 }
 
@@ -77,6 +81,9 @@ func (t *truthState) each(r *request, fn func(c *Counts)) {
 	fn(counts(t.pods, d.ns+"/"+r.dst.name))
 	if r.flow.key != "" {
 		fn(counts(t.edges, r.flow.key))
+	}
+	if r.src != nil {
+		fn(counts(t.callers, r.src.dep.ns+"/"+r.src.name))
 	}
 }
 
@@ -142,6 +149,7 @@ func (s *Simulator) Truth() Truth {
 		Deployments: cloneCounts(s.truth.deps),
 		Pods:        cloneCounts(s.truth.pods),
 		Edges:       cloneCounts(s.truth.edges),
+		CallerPods:  cloneCounts(s.truth.callers),
 		Records:     make(map[string][]Record, len(s.truth.records)),
 		Now:         time.Duration(s.cur.Load()),
 	}
