@@ -89,6 +89,31 @@ type CrossCheck struct {
 	Notes   []string
 }
 
+// FailedByLabels classifies a series of the proxies' response counters by
+// what its labels say of the responses (HTTP status, gRPC status, a reset),
+// with the policy's failOn, so that the cross-check counts failures as the
+// tap sample does. exact is false when an ignore rule of the policy has a
+// route, which the metrics cannot tell apart: its failures then count as
+// failures, and the caller says so.
+func (c *Classification) FailedByLabels(status uint32, grpc int32, reset bool) (failed, exact bool) {
+	r := Request{Status: status, GRPC: grpc, Reset: reset}
+	exact = true
+	ignore := c.Ignore
+	for i := range ignore {
+		if !ignore[i].Route.IsZero() {
+			exact = false
+		}
+	}
+	// Only the route-less ignore rules apply to every request.
+	cc := Classification{FailOn: c.FailOn}
+	for _, ig := range ignore {
+		if ig.Route.IsZero() {
+			cc.Ignore = append(cc.Ignore, IgnoreRule{When: ig.When})
+		}
+	}
+	return cc.Failed(&r), exact
+}
+
 // SetProxyCounts gives target i the proxies' own counts for the window;
 // the next Evaluate cross-checks the tapped sample against them.
 func (e *Engine) SetProxyCounts(i int, c ProxyCounts) {

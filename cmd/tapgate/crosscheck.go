@@ -39,7 +39,7 @@ func newCrossCheck(ctx context.Context, cfg *runConfig, p *gate.Policy, rc *rest
 		cp.URL, cp.Namespace, cp.Service, cp.Port = cfg.PrometheusURL, "", "", 0
 	}
 	c := &crossCheck{quiet: cfg.Live.Quiet, stderr: stderr}
-	client, err := prom.New(prom.ConfigFor(cp, rc))
+	client, err := prom.New(prom.ConfigFor(p, cp, rc))
 	if err == nil {
 		err = client.Check(ctx)
 	}

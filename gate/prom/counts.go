@@ -121,15 +121,21 @@ func (c *Client) Counts(ctx context.Context, t gate.Target, from, to time.Time) 
 	}
 
 	restarted := map[string]bool{}
+	inexact := false
 	for _, s := range series {
 		inc, resets := increase(s.Values, from, to, interval)
 		out.Requests += inc
-		if s.Metric["classification"] == "failure" {
+		failed, exact := c.failed(s.Metric)
+		inexact = inexact || !exact
+		if failed {
 			out.Failures += inc
 		}
 		if resets > 0 {
 			restarted[proxyName(s.Metric)] = true
 		}
+	}
+	if inexact {
+		out.Notes = append(out.Notes, "the policy ignores failures on a route (classification.ignore with route), which the metrics cannot tell apart: the proxies' failures include them")
 	}
 	if len(restarted) > 0 {
 		names := make([]string, 0, len(restarted))
@@ -158,6 +164,34 @@ func (c *Client) Counts(ctx context.Context, t gate.Target, from, to time.Time) 
 	}
 	sort.Slice(out.Buckets, func(i, j int) bool { return out.Buckets[i].UpperMs < out.Buckets[j].UpperMs })
 	return out, nil
+}
+
+// failed classifies a response_total series by its labels: with the
+// policy's classification when the client has one (so the counts fail
+// requests exactly as the tap sample does: failOn [5xx, "429"] counts 429s
+// too), otherwise as Linkerd did (the classification label).
+func (c *Client) failed(m model.Metric) (failed, exact bool) {
+	if c.classify == nil {
+		return m["classification"] == "failure", true
+	}
+	var status uint64
+	if v := string(m["status_code"]); v != "" {
+		status, _ = strconv.ParseUint(v, 10, 32)
+	}
+	grpc := int64(-1)
+	if v := string(m["grpc_status"]); v != "" {
+		if g, err := strconv.ParseInt(v, 10, 32); err == nil {
+			grpc = g
+		}
+	}
+	// The proxy labels a stream that ended in an error (a reset) with
+	// error; a response with neither status nor error has no outcome the
+	// labels show, so Linkerd's own label decides.
+	reset := m["error"] != ""
+	if status == 0 && grpc < 0 && !reset {
+		return m["classification"] == "failure", true
+	}
+	return c.classify.FailedByLabels(uint32(status), int32(grpc), reset)
 }
 
 // samples returns the raw samples of metric{sel} in [since, at]; Prometheus'

@@ -293,3 +293,58 @@ func TestCountsBadInput(t *testing.T) {
 		t.Errorf("empty window: err = %v", err)
 	}
 }
+
+// TestCountsClassification: with the policy's classification the
+// proxies' responses fail as the tap sample's do, from their labels; a
+// route-scoped ignore rule, which the labels cannot apply, gives a note.
+func TestCountsClassification(t *testing.T) {
+	t0 := time.Now().Add(-10 * time.Minute).Truncate(10 * time.Second)
+	from, to := t0.Add(20*time.Second), t0.Add(80*time.Second)
+	end := t0.Add(3 * time.Minute)
+	every := 10 * time.Second
+	series := []struct {
+		labels []string
+		rate   float64
+	}{
+		{[]string{"classification", "success", "status_code", "200"}, 10},
+		{[]string{"classification", "success", "status_code", "429"}, 1},
+		{[]string{"classification", "failure", "status_code", "503"}, 2},
+		{[]string{"classification", "failure", "error", "h2(INTERNAL_ERROR)"}, 0.5},
+		{[]string{"classification", "failure", "status_code", "200", "grpc_status", "14"}, 0.25},
+	}
+	route := &gate.Route{Method: "GET"}
+	tests := []struct {
+		name     string
+		cls      *gate.Classification
+		failures float64 // per second
+		note     bool
+	}{
+		{"Linkerd's classification label", nil, 2.75, false},
+		{"the default failOn from the labels", &gate.Classification{}, 2.75, false},
+		{"429 counts as a failure", &gate.Classification{FailOn: []gate.Cond{{Kind: gate.CondStatusClass, Code: 5}, {Kind: gate.CondStatus, Code: 429}}}, 3, false},
+		{"503 ignored everywhere", &gate.Classification{Ignore: []gate.IgnoreRule{{When: []gate.Cond{{Kind: gate.CondStatus, Code: 503}}}}}, 0.75, false},
+		{"503 ignored on a route: counted, with a note", &gate.Classification{Ignore: []gate.IgnoreRule{{When: []gate.Cond{{Kind: gate.CondStatus, Code: 503}}, Route: route}}}, 2.75, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, srv := newFakeProm(t, "")
+			for _, s := range series {
+				f.add(responses, append([]string{"pod", "checkout-1"}, s.labels...), ramp(t0, end, every, linear(t0, 0, s.rate)))
+			}
+			c, err := New(Config{URL: srv.URL, Classification: tt.cls})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.Counts(context.Background(), checkout, from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !near(got.Requests, 13.75*60) || !near(got.Failures, tt.failures*60) {
+				t.Errorf("requests %v failures %v, want %v and %v", got.Requests, got.Failures, 13.75*60, tt.failures*60)
+			}
+			if noted := strings.Contains(strings.Join(got.Notes, "\n"), "ignores failures on a route"); noted != tt.note {
+				t.Errorf("notes %q, want the route note: %v", got.Notes, tt.note)
+			}
+		})
+	}
+}

@@ -61,12 +61,18 @@ type Config struct {
 	Wait time.Duration
 	// Timeout bounds each HTTP request; default 30s.
 	Timeout time.Duration
+	// Classification, when set, classifies the proxies' responses as the
+	// policy does (from their status labels); nil keeps Linkerd's own
+	// classification label.
+	Classification *gate.Classification
 }
 
-// ConfigFor is the configuration a policy's cross-check asks for; kube is
-// used when the policy names no URL.
-func ConfigFor(p gate.CrossCheckPolicy, kube *rest.Config) Config {
-	return Config{URL: p.URL, Kube: kube, Namespace: p.Namespace, Service: p.Service, Port: p.Port}
+// ConfigFor is the configuration a policy's cross-check asks for, with
+// cc its cross-check settings (the policy's, perhaps overridden by flags);
+// kube is used when they name no URL.
+func ConfigFor(p *gate.Policy, cc gate.CrossCheckPolicy, kube *rest.Config) Config {
+	cls := p.Classification
+	return Config{URL: cc.URL, Kube: kube, Namespace: cc.Namespace, Service: cc.Service, Port: cc.Port, Classification: &cls}
 }
 
 // Client reads the proxies' counters. It is safe for concurrent use.
@@ -77,11 +83,12 @@ type Client struct {
 	interval time.Duration
 	wait     time.Duration
 	timeout  time.Duration
+	classify *gate.Classification
 }
 
 // New builds a client; it does not contact Prometheus (see Check).
 func New(cfg Config) (*Client, error) {
-	c := &Client{interval: cfg.ScrapeInterval, wait: cfg.Wait, timeout: cfg.Timeout}
+	c := &Client{interval: cfg.ScrapeInterval, wait: cfg.Wait, timeout: cfg.Timeout, classify: cfg.Classification}
 	if c.interval <= 0 {
 		c.interval = DefaultScrapeInterval
 	}
