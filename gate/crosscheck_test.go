@@ -2,6 +2,7 @@ package gate
 
 import (
 	"math"
+	"math/rand"
 	"strings"
 	"testing"
 	"time"
@@ -97,4 +98,51 @@ func TestCrossCheck(t *testing.T) {
 	if v := e.Evaluate(time.Minute, true); v.Targets[0].CrossCheck != nil {
 		t.Error("a cross-check without counts")
 	}
+}
+
+// TestMismatchFalseAlarms checks the representativeness test by
+// simulation: when tap's sample is a random part of the traffic, the
+// cross-check calls it unrepresentative at most 1-confidence of the time
+// (the continuity-corrected z test is conservative); when the sample
+// misses the failures, it says so.
+func TestMismatchFalseAlarms(t *testing.T) {
+	rng := rand.New(rand.NewSource(13))
+	const trials = 2000
+	p := seqPolicy(Rule{Name: "sr", Kind: ErrorRate, Max: 0.01})
+	alarms := 0
+	for i := 0; i < trials; i++ {
+		// 10,000 requests at 1% failing; tap sees a random 700 of them.
+		var tapped, tappedFail, fail uint64
+		for j := 0; j < 10000; j++ {
+			f := rng.Float64() < 0.01
+			if f {
+				fail++
+			}
+			if rng.Float64() < 0.07 {
+				tapped++
+				if f {
+					tappedFail++
+				}
+			}
+		}
+		e, _ := NewEngine(p, Limits{})
+		ts := e.targets[0]
+		ts.all.requests, ts.all.failures = tapped, tappedFail
+		ts.proxy = &ProxyCounts{Requests: 10000, Failures: float64(fail)}
+		if e.crossCheck(ts).Mismatch {
+			alarms++
+		}
+	}
+	if share := float64(alarms) / trials; share > 0.01 {
+		t.Errorf("a representative sample was called unrepresentative %d times in %d (%.2f%%), want at most 1%%", alarms, trials, 100*share)
+	}
+	// The biased case: tap sees none of the 2% failures in 600 requests.
+	e, _ := NewEngine(p, Limits{})
+	ts := e.targets[0]
+	ts.all.requests, ts.all.failures = 600, 0
+	ts.proxy = &ProxyCounts{Requests: 9000, Failures: 180}
+	if cc := e.crossCheck(ts); !cc.Mismatch || cc.PValue > 0.01 {
+		t.Errorf("0 of 600 tapped against 2%% of 9000: %+v", cc)
+	}
+	t.Logf("false alarms: %d of %d", alarms, trials)
 }
