@@ -364,9 +364,10 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	// The canary fails one request in eleven: the sequential test decides
-	// within seconds and the run stops there, within 15% of the demo's
-	// usual 40s window.
-	if canary.Verdict != "fail" || !canary.StoppedEarly || canary.ElapsedSeconds > 6 || canary.StopReason == "" {
+	// within seconds and the run stops there. (Within 15% of the 40s window
+	// in 98% of runs, median 2.1s: make honesty measures that; one run
+	// here only shows that it stopped long before the window's end.)
+	if canary.Verdict != "fail" || !canary.StoppedEarly || canary.ElapsedSeconds > canary.WindowSeconds/2 || canary.StopReason == "" {
 		t.Errorf("canary gate: %s after %vs of %vs, stopped early %v (%q); want a FAIL that stopped the run early", canary.Verdict, canary.ElapsedSeconds, canary.WindowSeconds, canary.StoppedEarly, canary.StopReason)
 	}
 	decided := 0
